@@ -1,0 +1,1 @@
+"""Actuators: how a velocity command becomes inputs of a particular body."""
