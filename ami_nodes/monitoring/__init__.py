@@ -1,0 +1,1 @@
+"""What a person watches: latency and rate statistics, training logs."""
