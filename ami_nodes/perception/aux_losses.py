@@ -1,0 +1,130 @@
+"""Self-supervised losses that let the encoder train on the live stream (seed 003).
+
+Each term is a small pure function of tensors; `AuxLoss` combines the ones whose weight is
+non-zero. Conventions: `features` is the live (1, D) or (B, D) tensor of the current frame and
+carries gradients; everything from the past (`prev_features`, `history`) is detached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ami_nodes.action_space import ACTION_DIMS
+
+ACTION_ONE_HOT_DIM = sum(ACTION_DIMS)
+
+
+@dataclass
+class AuxLossConfig:
+    """Weights (0 disables a term) and the few shape parameters the terms need.
+
+    The defaults are the ones the offline probe was run with (docs/perception.md).
+    """
+
+    predictive: float = 1.0
+    coherence: float = 0.1
+    variance: float = 1.0
+    covariance: float = 0.04
+    contrastive: float = 0.0
+    variance_target: float = 1.0
+    contrastive_gap: int = 10
+    contrastive_temperature: float = 0.1
+    predictor_hidden: int = 128
+
+
+class Predictor(nn.Module):
+    """Small MLP: (features_{t-1}, one_hot(action_{t-1})) -> predicted features_t."""
+
+    def __init__(self, feature_dim: int, action_dim: int = ACTION_ONE_HOT_DIM, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(feature_dim + action_dim, hidden), nn.ReLU(), nn.Linear(hidden, feature_dim))
+
+    def forward(self, prev_features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        # Residual form: "nothing changes" is the easy default, the MLP learns the change.
+        return prev_features + self.net(torch.cat([prev_features, action], dim=-1))
+
+
+def predictive_coding_loss(prediction: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """MSE between the predictor's guess and the live features (trains both sides)."""
+    return F.mse_loss(prediction, features)
+
+
+def coherence_loss(features: torch.Tensor, prev_features: torch.Tensor,
+                   action_magnitude: torch.Tensor | float) -> torch.Tensor:
+    """Slow features, except when the agent acted: ||f_t - f_{t-1}||^2 / (1 + |a|)."""
+    delta = (features - prev_features.detach()).pow(2).mean(dim=-1)
+    return (delta / (1.0 + torch.as_tensor(action_magnitude, dtype=delta.dtype))).mean()
+
+
+def variance_loss(batch: torch.Tensor, target: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """VICReg variance hinge: every dimension's std across the batch should reach `target`."""
+    std = torch.sqrt(batch.var(dim=0) + eps)
+    return F.relu(target - std).mean()
+
+
+def covariance_loss(batch: torch.Tensor) -> torch.Tensor:
+    """VICReg covariance: squared off-diagonal covariance, so dimensions carry different things."""
+    n, d = batch.shape
+    centred = batch - batch.mean(dim=0)
+    cov = centred.T @ centred / max(n - 1, 1)
+    off_diagonal = cov - torch.diag(torch.diagonal(cov))
+    return off_diagonal.pow(2).sum() / d
+
+
+def contrastive_loss(features: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor,
+                     temperature: float = 0.1) -> torch.Tensor:
+    """InfoNCE: the current frame should be closer (cosine) to a near step than to far ones.
+
+    features (1, D) live; positive (1, D) and negatives (K, D) detached.
+    """
+    anchor = F.normalize(features, dim=-1)
+    candidates = F.normalize(torch.cat([positive, negatives], dim=0).detach(), dim=-1)
+    logits = anchor @ candidates.T / temperature
+    return F.cross_entropy(logits, torch.zeros(anchor.shape[0], dtype=torch.long, device=logits.device))
+
+
+class AuxLoss(nn.Module):
+    """The weighted sum of the enabled terms; owns the predictor so it trains with the encoder."""
+
+    def __init__(self, feature_dim: int, config: AuxLossConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or AuxLossConfig()
+        self.predictor = Predictor(feature_dim, hidden=self.config.predictor_hidden)
+
+    def predict(self, prev_features: torch.Tensor, action_one_hot: torch.Tensor | None) -> torch.Tensor:
+        """Predicted current features; an unknown action is the all-zero vector."""
+        if action_one_hot is None:
+            action_one_hot = prev_features.new_zeros(prev_features.shape[0], ACTION_ONE_HOT_DIM)
+        return self.predictor(prev_features.detach(), action_one_hot)
+
+    def forward(self, features: torch.Tensor, prediction: torch.Tensor | None, prev_features: torch.Tensor,
+                action_magnitude: float, history: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and each enabled term (unweighted, detached) for logging.
+
+        prediction: `predict(prev_features, action)`, or None when the predictive term is off.
+        history: (N, D) detached recent features, oldest first, the newest being features_{t-1}.
+        """
+        cfg = self.config
+        terms: dict[str, torch.Tensor] = {}
+        if cfg.predictive and prediction is not None:
+            terms['predictive'] = predictive_coding_loss(prediction, features)
+        if cfg.coherence:
+            terms['coherence'] = coherence_loss(features, prev_features, action_magnitude)
+        if (cfg.variance or cfg.covariance) and history.shape[0] >= 1:
+            batch = torch.cat([history.detach(), features], dim=0)
+            if cfg.variance:
+                terms['variance'] = variance_loss(batch, cfg.variance_target)
+            if cfg.covariance:
+                terms['covariance'] = covariance_loss(batch)
+        if cfg.contrastive and history.shape[0] > cfg.contrastive_gap:
+            negatives = history[:-cfg.contrastive_gap]
+            terms['contrastive'] = contrastive_loss(features, history[-1:], negatives, cfg.contrastive_temperature)
+        weights = {'predictive': cfg.predictive, 'coherence': cfg.coherence, 'variance': cfg.variance,
+                   'covariance': cfg.covariance, 'contrastive': cfg.contrastive}
+        total = sum((weights[name] * value for name, value in terms.items()), features.new_zeros(()))
+        return total, {name: value.detach() for name, value in terms.items()}

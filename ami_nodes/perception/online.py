@@ -1,0 +1,210 @@
+"""The encoder that trains itself on the live stream, one frame at a time (seed 003).
+
+Per frame: forward WITH gradients -> auxiliary loss against the previous step -> backward ->
+optimizer step -> publish the detached features. Training happens every `train_every` frames
+(fixed, or chosen by `BudgetController` to fit `budget_s`); the other frames run forward only.
+Nothing here imports rclpy: the ROS node wraps this class.
+"""
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from time import perf_counter
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ami_nodes.action_space import action_magnitude, one_hot
+from ami_nodes.perception.aux_losses import AuxLoss, AuxLossConfig
+from ami_nodes.perception.budget import BudgetController
+from ami_nodes.perception.encoder import Encoder, frame_to_tensor
+from ami_nodes.perception.preview import render_preview
+from ami_nodes.perception.stats import feature_summary
+
+
+@dataclass
+class OnlinePerceptionConfig:
+    """Everything a ROS parameter would set. `budget_s` > 0 turns on automatic train_every;
+    `ema_decay` > 0 publishes an exponential moving average of the encoder instead of the
+    encoder itself (steadier features for the policy, one extra forward per frame)."""
+
+    image_size: int = 84
+    feature_dim: int = 64
+    lr: float = 3e-4
+    train_every: int = 1
+    budget_s: float = 0.0
+    max_train_every: int = 64
+    ema_decay: float = 0.0
+    history_size: int = 64
+    stats_window: int = 256
+    seed: int = 0
+    aux: AuxLossConfig = field(default_factory=AuxLossConfig)
+
+
+@dataclass
+class PerceptionStep:
+    """What one frame produced."""
+
+    features: np.ndarray  # float32 (D,), detached: what gets published
+    losses: dict[str, float]  # unweighted terms plus 'total'; empty on the very first frame
+    trained: bool
+    step_time_s: float
+    train_every: int
+
+
+class OnlinePerception:
+    """Encoder + predictor + their optimizer + the short memory the losses need."""
+
+    def __init__(self, config: OnlinePerceptionConfig | None = None, device: torch.device | str = 'cpu') -> None:
+        self.config = config or OnlinePerceptionConfig()
+        self.device = torch.device(device)
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.encoder = Encoder(cfg.image_size, cfg.feature_dim).to(self.device)
+            self.aux = AuxLoss(cfg.feature_dim, cfg.aux).to(self.device)
+        self.ema_encoder = self._make_ema() if cfg.ema_decay > 0.0 else None
+        self.optimizer = torch.optim.Adam(
+            list(self.encoder.parameters()) + list(self.aux.parameters()), lr=cfg.lr)
+        self.budget = (BudgetController(cfg.budget_s, cfg.train_every, max_every=cfg.max_train_every)
+                       if cfg.budget_s > 0.0 else None)
+        self.train_every = cfg.train_every
+        self.frames = 0
+        self.train_steps = 0
+        self._since_train = 0
+        self._history: deque[torch.Tensor] = deque(maxlen=cfg.history_size)
+        self._published: deque[np.ndarray] = deque(maxlen=cfg.stats_window)
+        self._last_features: np.ndarray | None = None
+        self._last_prediction: np.ndarray | None = None
+
+    def step(self, frame: np.ndarray, prev_action: Sequence[int] | None = None) -> PerceptionStep:
+        """Encode `frame`; train on it if due. `prev_action` is the action taken since the last
+        frame; None (unknown) predicts with a zero action and leaves coherence ungated."""
+        start = perf_counter()
+        images = self._to_input(frame)
+        self._since_train += 1
+        has_prev = len(self._history) > 0
+        trained = has_prev and self._since_train >= self.train_every
+        if trained:
+            self._since_train = 0
+            features = self.encoder(images)
+            total, terms = self._loss(features, prev_action)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            self.train_steps += 1
+            live = features.detach()
+            if self.ema_encoder is not None:
+                self._update_ema()
+        else:
+            with torch.no_grad():
+                live = self.encoder(images)
+                total, terms = self._loss(live, prev_action) if has_prev else (None, {})
+        published = live
+        if self.ema_encoder is not None:
+            with torch.no_grad():
+                published = self.ema_encoder(images)
+        self._history.append(live)
+        out = published[0].cpu().numpy().astype(np.float32)
+        self._published.append(out)
+        self._last_features = live[0].cpu().numpy()
+        self.frames += 1
+        losses = {name: float(value) for name, value in terms.items()}
+        if total is not None:
+            losses['total'] = float(total.detach())
+        elapsed = perf_counter() - start
+        if self.budget is not None:
+            self.train_every = self.budget.observe(elapsed, trained)
+        return PerceptionStep(out, losses, trained, elapsed, self.train_every)
+
+    def _loss(self, features: torch.Tensor, prev_action: Sequence[int] | None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        prev = self._history[-1]
+        history = torch.cat(list(self._history), dim=0)
+        if prev_action is None:
+            action, magnitude = None, 0.0
+        else:
+            action = torch.from_numpy(one_hot(prev_action)).to(self.device).unsqueeze(0)
+            magnitude = action_magnitude(prev_action)
+        prediction = self.aux.predict(prev, action) if self.config.aux.predictive else None
+        if prediction is not None:
+            self._last_prediction = prediction[0].detach().cpu().numpy()
+        return self.aux(features, prediction, prev, magnitude, history)
+
+    def _to_input(self, frame: np.ndarray) -> torch.Tensor:
+        size = self.config.image_size
+        if frame.shape[:2] != (size, size):
+            frame = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+        return frame_to_tensor(frame, self.device)
+
+    def _make_ema(self) -> Encoder:
+        ema = copy.deepcopy(self.encoder)
+        ema.requires_grad_(False)
+        return ema
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        assert self.ema_encoder is not None
+        weight = 1.0 - self.config.ema_decay
+        for ema_param, param in zip(self.ema_encoder.parameters(), self.encoder.parameters()):
+            ema_param.lerp_(param, weight)
+
+    @property
+    def published_encoder(self) -> Encoder:
+        """The encoder whose features go out (the EMA one when enabled)."""
+        return self.ema_encoder if self.ema_encoder is not None else self.encoder
+
+    def feature_stats(self, last_n: int | None = None) -> dict[str, float]:
+        """Mean, per-dimension std and effective rank of the last `last_n` published features."""
+        window = list(self._published)[-last_n:] if last_n else list(self._published)
+        return feature_summary(np.stack(window) if window else np.zeros((0, self.config.feature_dim)))
+
+    def preview_image(self, frame: np.ndarray) -> np.ndarray:
+        """Frame beside heat strips of f_t, the predictor's f_t and their error (HxWx3 uint8)."""
+        return render_preview(frame, self._last_features, self._last_prediction)
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """Published encoder weights as plain CPU tensors (ready for safetensors)."""
+        return {k: v.detach().cpu().clone().contiguous() for k, v in self.published_encoder.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: tensors, nested dicts of tensors and plain Python only."""
+        dim = self.config.feature_dim
+        history = torch.cat(list(self._history), dim=0) if self._history else torch.zeros(0, dim)
+        return {
+            'config': asdict(self.config),
+            'encoder': self.encoder.state_dict(),
+            'predictor': self.aux.predictor.state_dict(),
+            'ema_encoder': self.ema_encoder.state_dict() if self.ema_encoder is not None else {},
+            'optimizer': self.optimizer.state_dict(),
+            'counters': {'frames': self.frames, 'train_steps': self.train_steps,
+                         'since_train': self._since_train, 'train_every': self.train_every},
+            'budget': self.budget.state_dict() if self.budget is not None else {},
+            'history': history.detach().cpu().clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()`; refuses a state built for another shape."""
+        saved = state['config']
+        for key in ('image_size', 'feature_dim'):
+            if saved[key] != getattr(self.config, key):
+                raise ValueError(f'state has {key}={saved[key]}, this perception has {getattr(self.config, key)}')
+        self.encoder.load_state_dict(state['encoder'])
+        self.aux.predictor.load_state_dict(state['predictor'])
+        if self.ema_encoder is not None:
+            self.ema_encoder.load_state_dict(state['ema_encoder'] or self.encoder.state_dict())
+        self.optimizer.load_state_dict(state['optimizer'])
+        counters = state['counters']
+        self.frames = int(counters['frames'])
+        self.train_steps = int(counters['train_steps'])
+        self._since_train = int(counters['since_train'])
+        self.train_every = int(counters['train_every'])
+        if self.budget is not None and state['budget']:
+            self.budget.load_state_dict(state['budget'])
+        self._history.clear()
+        for row in state['history'].to(self.device):
+            self._history.append(row.unsqueeze(0))
+
