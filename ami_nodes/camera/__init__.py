@@ -1,0 +1,1 @@
+"""Reading frames from a camera, a file or a stream, without ROS."""

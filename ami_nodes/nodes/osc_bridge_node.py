@@ -1,0 +1,133 @@
+"""osc_bridge_node: a cmd_vel driver for VRChat, speaking its OSC input protocol over UDP.
+
+Only changed inputs are sent. Every input is released on pause, on shutdown, and when no
+command arrived within `deadman_timeout`, so the avatar never keeps walking on its own.
+"""
+from __future__ import annotations
+
+import time
+
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+from std_msgs.msg import Float32
+from std_srvs.srv import SetBool
+
+from ami_nodes.action_space import Velocity, VelocityLimits
+from ami_nodes.actuation.osc_sender import OscSender
+from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
+from ami_nodes.monitoring.rates import RateMeter, RollingStats
+from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros.messages import stamp_to_ns
+from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.spin import run_node
+
+PARAMETERS = (
+    Param('host', '127.0.0.1', 'OSC host (VRChat or ami_world)'),
+    Param('port', 9000, 'OSC UDP port VRChat listens on', 1, 65535),
+    Param('mode', 'axes', 'Movement through analogue axes or held buttons',
+          choices=('axes', 'buttons')),
+    Param('cmd_vel_stamped', True, 'Subscribe to geometry_msgs/TwistStamped (else Twist)'),
+    Param('deadman_timeout', 0.5, 'Release every input when no cmd_vel came for this long (s)',
+          0.05, 60.0),
+    Param('walk_speed', 0.5, 'Speed (m/s) that maps to walking', 0.01, 100.0),
+    Param('run_speed', 1.0, 'Speed (m/s) that maps to a full axis and the Run button', 0.01, 100.0),
+    Param('turn_rate', 1.0, 'Yaw rate (rad/s) that maps to a full LookHorizontal', 0.01, 100.0),
+    Param('jump_speed', 1.0, 'Upward speed (m/s) that presses Jump', 0.01, 100.0),
+)
+
+
+class OscBridgeNode(Node):
+    def __init__(self) -> None:
+        super().__init__('osc_bridge_node')
+        self.p = declare(self, PARAMETERS)
+        self._limits = VelocityLimits(self.p.walk_speed, self.p.run_speed, self.p.turn_rate,
+                                      self.p.jump_speed)
+        self._sender = OscSender(self.p.host, self.p.port)
+        self._state = InputState()
+        self._enabled = True
+        self._last_command = 0.0
+        self._released = True
+        self._latency_ms = RollingStats()
+        self._rate = RateMeter()
+        self._reported_error = ''
+        if self.p.cmd_vel_stamped:
+            self.create_subscription(TwistStamped, 'cmd_vel', self._on_stamped, qos.STREAM)
+        else:
+            self.create_subscription(Twist, 'cmd_vel', self._on_twist, qos.STREAM)
+        self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
+        self.create_service(SetBool, '~/set_enabled', self._on_set_enabled)
+        self.create_timer(self.p.deadman_timeout / 2, self._check_deadman)
+        diagnostics.DiagnosticsPublisher(self, self._report)
+        self.get_logger().info(f'sending VRChat OSC ({self.p.mode}) to '
+                               f'{self.p.host}:{self.p.port}')
+        self._send(self._state.release_all())
+
+    def _on_stamped(self, msg: TwistStamped) -> None:
+        self._command(msg.twist, stamp_to_ns(msg.header.stamp))
+
+    def _on_twist(self, msg: Twist) -> None:
+        self._command(msg, None)
+
+    def _command(self, twist: Twist, stamp_ns: int | None) -> None:
+        self._last_command = time.monotonic()
+        if not self._enabled:
+            return
+        velocity = Velocity(twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z)
+        self._send(self._state.changes(velocity_to_inputs(velocity, self._limits, self.p.mode)))
+        self._released = False
+        self._rate.tick()
+        if stamp_ns is not None:
+            latency = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
+            self._latency_ms.add(latency)
+            self._latency_pub.publish(Float32(data=latency))
+
+    def _send(self, messages) -> None:
+        sent = self._sender.send(messages)
+        self._state.mark_sent(sent)
+        if not self._sender.healthy and self._sender.last_error != self._reported_error:
+            self._reported_error = self._sender.last_error
+            self.get_logger().error(self._sender.last_error)
+        elif self._sender.healthy:
+            self._reported_error = ''
+
+    def release_all(self, why: str) -> None:
+        if not self._released:
+            self.get_logger().info(f'releasing every input ({why})')
+        self._send(self._state.release_all())
+        self._released = True
+
+    def _check_deadman(self) -> None:
+        if not self._released and time.monotonic() - self._last_command > self.p.deadman_timeout:
+            self.release_all(f'no cmd_vel for {self.p.deadman_timeout:g} s')
+
+    def _on_set_enabled(self, request: SetBool.Request, response: SetBool.Response):
+        self._enabled = request.data
+        if not self._enabled:
+            self.release_all('paused')
+        response.success = True
+        response.message = 'acting' if self._enabled else 'paused: every input released'
+        return response
+
+    def _report(self) -> diagnostics.Report:
+        values = {'enabled': self._enabled, 'commands_hz': self._rate.rate(),
+                  'datagrams_sent': self._sender.sent, 'send_errors': self._sender.errors,
+                  'held_inputs': len(self._state.held),
+                  'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99,
+                  'last_error': self._sender.last_error}
+        if not self._enabled:
+            return diagnostics.OK, 'paused, inputs released', values
+        if not self._sender.healthy:
+            return diagnostics.ERROR, self._sender.last_error, values
+        return diagnostics.OK, f'{self._rate.rate():.1f} commands/s', values
+
+    def close(self) -> None:
+        self.release_all('shutdown')
+        self._sender.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(OscBridgeNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,161 @@
+"""How the project's data rides on standard ROS messages, and back.
+
+Standard types only, so `ros2 topic echo`, rqt and rosbag2 work with nothing to build:
+
+- image:      sensor_msgs/Image, rgb8.
+- features:   sensor_msgs/Image, encoding 32FC1, height 1, width = feature size.
+- action:     sensor_msgs/JointState, one named entry per action head, position = index.
+- experience: sensor_msgs/JointState whose names label every field (self-describing).
+- weights:    std_msgs/UInt8MultiArray holding a safetensors blob (see persistence.weights).
+
+Every hot-path message keeps the header of the camera frame it derives from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header, MultiArrayDimension, UInt8MultiArray
+
+from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, validate_action
+
+FEATURES_ENCODING = '32FC1'
+
+
+class MessageError(ValueError):
+    """A message that cannot be used as it is; the text says why and what to do."""
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:
+    """An HxWx3 uint8 array as an rgb8 Image (copied from the buffer, not a list)."""
+    height, width = rgb.shape[:2]
+    msg = Image(header=header, height=height, width=width, encoding='rgb8',
+                is_bigendian=0, step=width * 3)
+    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    return msg
+
+
+def image_to_rgb(msg: Image, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """An rgb8 Image as an HxWx3 array; a wrong encoding or size is a MessageError."""
+    if msg.encoding != 'rgb8':
+        raise MessageError(
+            f"image has encoding '{msg.encoding}', expected 'rgb8': publish rgb8 "
+            f"(camera_node does) or convert it before this node")
+    if (width is not None and msg.width != width) or (height is not None and msg.height != height):
+        raise MessageError(
+            f'image is {msg.width}x{msg.height}, expected {width}x{height}: set camera_node '
+            f'image_width/image_height to match the model input')
+    expected = msg.height * msg.step
+    if msg.step < msg.width * 3 or len(msg.data) != expected:
+        raise MessageError(f'image data has {len(msg.data)} bytes, expected {expected} '
+                           f'(height {msg.height} x step {msg.step})')
+    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+    return rows[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+
+
+def features_to_msg(features: np.ndarray, header: Header) -> Image:
+    """A feature vector as a 1xD 32FC1 image (rqt_image_view can even show it as a strip)."""
+    vector = np.ascontiguousarray(features, dtype=np.float32).reshape(-1)
+    msg = Image(header=header, height=1, width=vector.size, encoding=FEATURES_ENCODING,
+                is_bigendian=0, step=vector.size * 4)
+    msg.data = vector.tobytes()
+    return msg
+
+
+def msg_to_features(msg: Image, feature_dim: int | None = None) -> np.ndarray:
+    """The feature vector of a 1xD 32FC1 image; anything else is a MessageError."""
+    if msg.encoding != FEATURES_ENCODING or msg.height != 1:
+        raise MessageError(f"features must be a 1xD '{FEATURES_ENCODING}' image, got "
+                           f"{msg.height}x{msg.width} '{msg.encoding}'")
+    if feature_dim is not None and msg.width != feature_dim:
+        raise MessageError(f'features have {msg.width} values, expected {feature_dim}: '
+                           f'perception_node feature_dim and policy_node feature_dim must match')
+    if len(msg.data) != msg.width * 4:
+        raise MessageError(f'features carry {len(msg.data)} bytes, expected {msg.width * 4}')
+    return np.frombuffer(msg.data, dtype=np.float32).copy()
+
+
+def action_to_msg(action: Sequence[int], header: Header) -> JointState:
+    """An action as a JointState: one named entry per head, position = chosen index."""
+    return JointState(header=header, name=list(HEAD_NAMES),
+                      position=[float(a) for a in validate_action(action)])
+
+
+def msg_to_action(msg: JointState) -> tuple[int, ...]:
+    """The action indices of an action JointState, validated."""
+    if list(msg.name) != list(HEAD_NAMES):
+        raise MessageError(f'action names are {list(msg.name)}, expected {list(HEAD_NAMES)}')
+    return validate_action([int(round(p)) for p in msg.position])
+
+
+@dataclass
+class Experience:
+    """One step the policy took, as the learner needs it."""
+
+    stamp_ns: int
+    seq: int
+    policy_version: int
+    log_prob: float
+    value: float
+    action: tuple[int, ...]
+    features: np.ndarray
+
+
+_SCALARS = ('seq', 'policy_version', 'log_prob', 'value')
+
+
+def experience_names(feature_dim: int) -> list[str]:
+    """Field names of an experience JointState, in order."""
+    return (list(_SCALARS) + [f'action/{h}' for h in HEAD_NAMES]
+            + [f'feature/{i:03d}' for i in range(feature_dim)])
+
+
+def experience_to_msg(exp: Experience, header: Header, names: list[str]) -> JointState:
+    values = np.concatenate([
+        np.array([exp.seq, exp.policy_version, exp.log_prob, exp.value], dtype=np.float64),
+        np.asarray(exp.action, dtype=np.float64),
+        np.asarray(exp.features, dtype=np.float64)])
+    msg = JointState(header=header, name=names)
+    msg.position = values.tolist()
+    return msg
+
+
+def msg_to_experience(msg: JointState) -> Experience:
+    """Decode an experience JointState, checking it is one."""
+    names = list(msg.name)
+    heads = len(ACTION_DIMS)
+    feature_dim = len(names) - len(_SCALARS) - heads
+    if feature_dim <= 0 or names != experience_names(feature_dim):
+        raise MessageError('experience names do not follow the layout of '
+                           'ami_nodes.ros.messages.experience_names')
+    if len(msg.position) != len(names):
+        raise MessageError(f'experience has {len(msg.position)} values for {len(names)} names')
+    values = np.asarray(msg.position, dtype=np.float64)
+    return Experience(
+        stamp_ns=stamp_to_ns(msg.header.stamp), seq=int(values[0]),
+        policy_version=int(values[1]), log_prob=float(values[2]), value=float(values[3]),
+        action=validate_action([int(round(v)) for v in values[4:4 + heads]]),
+        features=values[4 + heads:].astype(np.float32))
+
+
+def blob_to_msg(blob: bytes, label: str) -> UInt8MultiArray:
+    """A byte blob as a UInt8MultiArray; `label` says what it holds."""
+    msg = UInt8MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=label, size=len(blob), stride=len(blob))]
+    msg.data = blob
+    return msg
+
+
+def msg_to_blob(msg: UInt8MultiArray) -> bytes:
+    return bytes(msg.data)

@@ -1,0 +1,55 @@
+"""Declare a node's parameters from one table, each with a description and a range.
+
+The same tables are read by the consistency test that checks config/ami.yaml against them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Sequence
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ROS parameter: name, default, what it is for and, for numbers, its range."""
+
+    name: str
+    default: Any
+    description: str
+    min: float | int | None = None
+    max: float | int | None = None
+    choices: tuple[str, ...] = ()
+
+    def descriptor(self) -> ParameterDescriptor:
+        text = self.description
+        if self.choices:
+            text += f" (one of: {', '.join(self.choices)})"
+        descriptor = ParameterDescriptor(name=self.name, description=text)
+        if self.min is not None and self.max is not None:
+            if isinstance(self.default, bool):
+                pass
+            elif isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(self.min), to_value=int(self.max), step=0)]
+            elif isinstance(self.default, float):
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(self.min), to_value=float(self.max), step=0.0)]
+        return descriptor
+
+    def check(self, value: Any) -> None:
+        """Raise ValueError with a clear message when `value` is not allowed."""
+        if self.choices and value not in self.choices:
+            raise ValueError(f"parameter {self.name} is {value!r}, expected one of {self.choices}")
+
+
+def declare(node: Node, params: Sequence[Param]) -> SimpleNamespace:
+    """Declare every parameter on `node` and return their values as attributes."""
+    values = {}
+    for param in params:
+        value = node.declare_parameter(param.name, param.default, param.descriptor()).value
+        param.check(value)
+        values[param.name] = value
+    return SimpleNamespace(**values)

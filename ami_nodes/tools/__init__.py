@@ -1,0 +1,1 @@
+"""Command-line tools: the launcher (`ami_launch`) and the control command (`ami`)."""

@@ -1,0 +1,48 @@
+"""ros2 launch ami_nodes ami.launch.py [world:=true] [actuator:=osc|none] [config:=...]
+
+Starts the same processes as `ami_launch` (the pip path), from the same description in
+ami_nodes.system and the same parameters file.
+"""
+import os
+import sys
+
+import yaml
+from launch import LaunchDescription
+from launch.actions import (DeclareLaunchArgument, ExecuteProcess, OpaqueFunction,
+                            SetEnvironmentVariable)
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from ami_nodes import system
+
+
+def _nodes(context):
+    config = LaunchConfiguration('config').perform(context) or str(system.default_config())
+    actuator = LaunchConfiguration('actuator').perform(context)
+    shared = {name: LaunchConfiguration(name).perform(context)
+              for name in system.SHARED_FROM_ARGUMENTS}
+    with open(config) as stream:
+        description = yaml.safe_load(stream)
+    world_params = description.get(system.WORLD_SECTION, {}).get('ros__parameters', {})
+    actions = [ExecuteProcess(
+        cmd=[sys.executable, '-m', 'ami_nodes.world.main',
+             *system.world_arguments(world_params)], name='ami_world',
+        output='screen', condition=IfCondition(LaunchConfiguration('world')))]
+    for spec in system.nodes_for(actuator):
+        actions.append(Node(
+            package=system.PACKAGE, executable=spec.executable, name=spec.name,
+            parameters=[config, shared], remappings=list(spec.remappings), output='screen'))
+    return actions
+
+
+def generate_launch_description():
+    arguments = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description,
+                                       **({'choices': list(a.choices)} if a.choices else {}))
+                 for a in system.LAUNCH_ARGUMENTS]
+    return LaunchDescription([
+        *arguments,
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', os.environ.get(
+            'FASTDDS_DEFAULT_PROFILES_FILE', str(system.fastdds_profile()))),
+        OpaqueFunction(function=_nodes),
+    ])
