@@ -1,0 +1,79 @@
+"""Start real node processes and watch their topics from an in-test rclpy node."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import rclpy
+from rclpy.node import Node
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def start_node(module: str, name: str, params: dict | None = None,
+               params_file: Path | None = None, log: Path | None = None) -> subprocess.Popen:
+    """Run `python -m module` as its own process, as the launcher does."""
+    command = [sys.executable, '-m', module, '--ros-args', '-r', f'__node:={name}']
+    if params_file is not None:
+        command += ['--params-file', str(params_file)]
+    for key, value in (params or {}).items():
+        command += ['-p', f'{key}:={value}']
+    out = open(log, 'w') if log else subprocess.DEVNULL
+    return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                            env=dict(os.environ))
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
+    """SIGINT and wait; the exit code (a hang is killed and fails the caller's assert)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return -9
+
+
+class Watcher:
+    """An rclpy node inside the test that records what arrives on topics."""
+
+    def __init__(self, name: str = 'test_watcher') -> None:
+        if not rclpy.ok():
+            rclpy.init()
+        self.node: Node = rclpy.create_node(name)
+        self.received: dict[str, list] = {}
+
+    def subscribe(self, msg_type, topic: str, qos=10) -> list:
+        messages: list = []
+        self.received[topic] = messages
+        self.node.create_subscription(msg_type, topic, messages.append, qos)
+        return messages
+
+    def spin_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=0.05)
+            if predicate():
+                return True
+        return predicate()
+
+    def spin_for(self, seconds: float) -> None:
+        self.spin_until(lambda: False, seconds)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -1,0 +1,106 @@
+"""osc_bridge_node over real rclpy and real UDP: VRChat semantics end to end."""
+import threading
+import time
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import ThreadingOSCUDPServer
+
+from ami_nodes.actuation import vrchat_osc as osc
+from ami_nodes.ros import qos
+from ros_harness import Watcher, free_port, start_node, stop
+
+pytestmark = pytest.mark.ros
+
+
+class OscRecorder:
+    """A real UDP OSC server recording every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, object]] = []
+        dispatcher = Dispatcher()
+        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args[0])))
+        self.server = ThreadingOSCUDPServer(('127.0.0.1', 0), dispatcher)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def state(self) -> dict:
+        out = {}
+        for address, value in self.messages:
+            out[address] = value
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def recorder():
+    r = OscRecorder()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def watcher():
+    w = Watcher()
+    yield w
+    w.close()
+
+
+def twist(watcher, x=0.0, y=0.0, z=0.0, yaw=0.0) -> TwistStamped:
+    msg = TwistStamped()
+    msg.header.stamp = watcher.node.get_clock().now().to_msg()
+    msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z, msg.twist.angular.z = x, y, z, yaw
+    return msg
+
+
+def test_axes_changes_deadman_and_release_on_shutdown(watcher, recorder, tmp_path):
+    pub = watcher.node.create_publisher(TwistStamped, 'cmd_vel', qos.STREAM)
+    log = tmp_path / 'bridge.log'
+    node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', {
+        'port': recorder.port, 'deadman_timeout': 0.4}, log=log)
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 15.0)
+        for _ in range(5):  # the same command five times: sent once
+            pub.publish(twist(watcher, x=1.0, y=-0.5, yaw=1.0))
+            watcher.spin_for(0.05)
+        assert watcher.spin_until(lambda: recorder.state().get(osc.VERTICAL) == 1.0, 5.0), recorder.messages
+        state = recorder.state()
+        assert state[osc.HORIZONTAL] == pytest.approx(0.5)  # ROS -y is VRChat right
+        assert state[osc.LOOK_HORIZONTAL] == pytest.approx(-1.0)  # ROS +yaw turns left
+        assert state[osc.RUN] == 1
+        assert sum(1 for a, _ in recorder.messages if a == osc.VERTICAL) == 2  # initial reset + one
+        # no command for longer than the dead-man timeout: everything released
+        assert watcher.spin_until(lambda: recorder.state()[osc.VERTICAL] == 0.0, 3.0)
+        assert all(v == 0 for v in recorder.state().values())
+        pub.publish(twist(watcher, z=1.0))  # a jump, then shut down while it is held
+        assert watcher.spin_until(lambda: recorder.state().get(osc.JUMP) == 1, 5.0)
+    finally:
+        assert stop(node) == 0
+    time.sleep(0.2)
+    final = recorder.state()
+    assert set(osc.ALL_INPUTS) <= set(final) and all(v == 0 for v in final.values()), final
+    assert 'releasing every input (shutdown)' in log.read_text()
+
+
+def test_unreachable_host_is_reported_and_survived(watcher, tmp_path):
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    pub = watcher.node.create_publisher(TwistStamped, 'cmd_vel', qos.STREAM)
+    log = tmp_path / 'bridge.log'
+    node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', {
+        'host': 'no-such-host.invalid', 'port': free_port()}, log=log)
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 15.0)
+        pub.publish(twist(watcher, x=0.5))
+
+        def reported():
+            return any(s.name == 'osc_bridge_node' and s.level == b'\x02' and
+                       'cannot resolve OSC host' in s.message for d in diagnostics for s in d.status)
+        assert watcher.spin_until(reported, 10.0)
+        assert node.poll() is None
+    finally:
+        assert stop(node) == 0
+    assert 'cannot resolve OSC host' in log.read_text()
