@@ -1,0 +1,95 @@
+"""`ami_world`: the built-in world as a process: OSC in on UDP, MJPEG and JSON out on HTTP.
+
+Stops cleanly on SIGINT/SIGTERM (exit 0) and prints one `AMI_WORLD_SUMMARY {json}` line, so a
+test or a launcher can check what the world saw. A port already in use exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any, Sequence
+
+from ami_nodes.world.osc_server import OscInputServer
+from ami_nodes.world.runner import WorldRunner
+from ami_nodes.world.sim import World, WorldConfig
+from ami_nodes.world.stream_server import StreamServer
+
+EXIT_BIND_ERROR = 2
+SUMMARY_PREFIX = 'AMI_WORLD_SUMMARY'
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    defaults = WorldConfig()
+    parser = argparse.ArgumentParser(prog='ami_world', description=__doc__.split('\n')[0])
+    parser.add_argument('--host', default='127.0.0.1', help='address for both servers')
+    parser.add_argument('--http-port', type=int, default=8090, help='MJPEG/JSON port (0 = any free)')
+    parser.add_argument('--osc-port', type=int, default=9000, help='OSC UDP port, as VRChat (0 = any free)')
+    parser.add_argument('--fps', type=float, default=defaults.fps)
+    parser.add_argument('--seed', type=int, default=defaults.seed)
+    parser.add_argument('--width', type=int, default=defaults.width)
+    parser.add_argument('--height', type=int, default=defaults.height)
+    parser.add_argument('--duration', type=float, default=0.0, help='seconds to run; 0 = until a signal')
+    parser.add_argument('--trajectory-log', metavar='PATH', help='write one JSON line per tick here')
+    args = parser.parse_args(argv)
+    if args.fps <= 0:
+        parser.error('--fps must be positive')
+    return args
+
+
+def summary(world: World, lock: threading.Lock, osc: OscInputServer, stream: StreamServer,
+            runner: WorldRunner) -> dict[str, Any]:
+    with lock:
+        held, coverage = world.held_inputs(), world.coverage()
+    return {'held_inputs': held, 'datagrams': osc.counts(), 'rejected': osc.rejected(),
+            'coverage': coverage, 'frames': runner.frame_index + 1, 'frames_served': stream.frames_served,
+            'late_ticks': runner.late_ticks}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='[ami_world] %(levelname)s %(message)s')
+    config = WorldConfig(seed=args.seed, width=args.width, height=args.height, fps=args.fps)
+    world = World(config)
+    lock = threading.Lock()
+    try:
+        osc = OscInputServer(world, lock, args.host, args.osc_port)
+    except OSError as error:
+        print(f'ami_world: cannot listen for OSC on udp://{args.host}:{args.osc_port}: {error.strerror or error}'
+              ' (is VRChat or another ami_world running? pick another --osc-port)', file=sys.stderr)
+        return EXIT_BIND_ERROR
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(osc.stop)
+        try:
+            stream = StreamServer(lambda: runner.state(), args.host, args.http_port)
+        except OSError as error:
+            print(f'ami_world: cannot serve HTTP on {args.host}:{args.http_port}: {error.strerror or error}'
+                  ' (pick another --http-port)', file=sys.stderr)
+            return EXIT_BIND_ERROR
+        cleanup.callback(stream.stop)
+        log_file = open(args.trajectory_log, 'w', encoding='utf-8') if args.trajectory_log else None
+        if log_file is not None:
+            cleanup.enter_context(log_file)
+        runner = WorldRunner(world, lock, stream.publish, log_file)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        runner.tick()                      # a frame is ready before anyone is told to connect
+        osc.start()
+        stream.start()
+        print(f'ami_world: streaming {stream.url()} (state {stream.url("/state")}), '
+              f'OSC on udp://{osc.address[0]}:{osc.address[1]}, seed {args.seed}, '
+              f'{args.width}x{args.height} at {args.fps:g} fps', flush=True)
+        runner.run(stop, args.duration)
+        osc.stop()                         # no input may change the world after this point
+        result = summary(world, lock, osc, stream, runner)
+    print(f'{SUMMARY_PREFIX} {json.dumps(result, sort_keys=True)}', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
