@@ -126,8 +126,7 @@ class Publisher:
         due = time.monotonic()
         while not self._stop.is_set():
             self.latest += 1
-            self._server.publish(self._jpegs[self.latest % 256] if self.latest >= 256 else
-                                 self._jpegs[self.latest], self.latest)
+            self._server.publish(self._jpegs[self.latest % 256], self.latest)
             due += self._period
             self._stop.wait(max(0.0, due - time.monotonic()))
 

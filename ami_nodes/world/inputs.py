@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from ami_nodes.actuation.vrchat_osc import (
     AXES, BUTTONS, HORIZONTAL, JUMP, LOOK_HORIZONTAL, LOOK_LEFT, LOOK_RIGHT, MOVE_BACKWARD,
-    MOVE_FORWARD, MOVE_LEFT, MOVE_RIGHT, RUN, VERTICAL, OscValue, validate_input)
-
-
-def _clip_unit(value: float) -> float:
-    return max(-1.0, min(1.0, value))
+    MOVE_FORWARD, MOVE_LEFT, MOVE_RIGHT, RUN, VERTICAL, OscValue, _clip, validate_input)
 
 
 class HeldInputs:
@@ -41,17 +37,17 @@ class HeldInputs:
     def forward(self) -> float:
         """Forward command in [-1, 1] from the Vertical axis and the forward/back buttons."""
         v = self._values
-        return _clip_unit(v[VERTICAL] + v[MOVE_FORWARD] - v[MOVE_BACKWARD])
+        return _clip(v[VERTICAL] + v[MOVE_FORWARD] - v[MOVE_BACKWARD])
 
     def right(self) -> float:
         """Strafe-right command in [-1, 1] from the Horizontal axis and the left/right buttons."""
         v = self._values
-        return _clip_unit(v[HORIZONTAL] + v[MOVE_RIGHT] - v[MOVE_LEFT])
+        return _clip(v[HORIZONTAL] + v[MOVE_RIGHT] - v[MOVE_LEFT])
 
     def turn_right(self) -> float:
         """Turn-right command in [-1, 1] from LookHorizontal and the look buttons."""
         v = self._values
-        return _clip_unit(v[LOOK_HORIZONTAL] + v[LOOK_RIGHT] - v[LOOK_LEFT])
+        return _clip(v[LOOK_HORIZONTAL] + v[LOOK_RIGHT] - v[LOOK_LEFT])
 
     def running(self) -> bool:
         return self._values[RUN] == 1

@@ -5,6 +5,7 @@ that a probe can tell where the agent is from what it sees.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -47,6 +48,11 @@ class Layout:
         """True for wall cells and for anything outside the map."""
         inside = 0 <= ix < self.size and 0 <= iy < self.size
         return not inside or bool(self.walls[ix, iy] != FREE)
+
+    def require_free(self, x: float, y: float) -> None:
+        """Raise ValueError if the point (x, y) in metres lies in a wall or off the map."""
+        if self.is_wall(math.floor(x), math.floor(y)):
+            raise ValueError(f'position ({x:.3f}, {y:.3f}) is inside a wall or off the map')
 
 
 def _connected(walls: np.ndarray, start: Cell) -> bool:

@@ -50,6 +50,12 @@ def summary(world: World, lock: threading.Lock, osc: OscInputServer, stream: Str
             'late_ticks': runner.late_ticks}
 
 
+def bind_failed(what: str, error: OSError, hint: str) -> int:
+    """Say which port could not be had and what to do about it; the exit code for that case."""
+    print(f'ami_world: cannot {what}: {error.strerror or error} ({hint})', file=sys.stderr)
+    return EXIT_BIND_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='[ami_world] %(levelname)s %(message)s')
@@ -59,17 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         osc = OscInputServer(world, lock, args.host, args.osc_port)
     except OSError as error:
-        print(f'ami_world: cannot listen for OSC on udp://{args.host}:{args.osc_port}: {error.strerror or error}'
-              ' (is VRChat or another ami_world running? pick another --osc-port)', file=sys.stderr)
-        return EXIT_BIND_ERROR
+        return bind_failed(f'listen for OSC on udp://{args.host}:{args.osc_port}', error,
+                           'is VRChat or another ami_world running? pick another --osc-port')
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(osc.stop)
         try:
             stream = StreamServer(lambda: runner.state(), args.host, args.http_port)
         except OSError as error:
-            print(f'ami_world: cannot serve HTTP on {args.host}:{args.http_port}: {error.strerror or error}'
-                  ' (pick another --http-port)', file=sys.stderr)
-            return EXIT_BIND_ERROR
+            return bind_failed(f'serve HTTP on {args.host}:{args.http_port}', error, 'pick another --http-port')
         cleanup.callback(stream.stop)
         log_file = open(args.trajectory_log, 'w', encoding='utf-8') if args.trajectory_log else None
         if log_file is not None:

@@ -64,7 +64,7 @@ class Raycaster:
 
     def render(self, pose: CameraPose, movers: list[MoverState]) -> np.ndarray:
         """The view from `pose` as an (height, width, 3) uint8 RGB image."""
-        self._check_inside(pose)
+        self._layout.require_free(pose.x, pose.y)
         dir_x, dir_y = self._ray_directions(pose, self._camera_x)
         hits = self._cast(pose, dir_x, dir_y)
         eye = EYE_HEIGHT + pose.z
@@ -77,7 +77,7 @@ class Raycaster:
 
     def centre_entity(self, pose: CameraPose, movers: list[MoverState]) -> int:
         """Id of the nearest wall colour or mover in the centre column of `render`'s image."""
-        self._check_inside(pose)
+        self._layout.require_free(pose.x, pose.y)
         column = self._camera_x[self.centre_column:self.centre_column + 1]
         hits = self._cast(pose, *self._ray_directions(pose, column))
         nearest_id, nearest = int(hits.wall_id[0]), float(hits.distance[0])
@@ -87,10 +87,6 @@ class Raycaster:
             if depth > NEAR_CLIP and covers and depth < nearest:
                 nearest_id, nearest = mover.entity_id, depth
         return nearest_id
-
-    def _check_inside(self, pose: CameraPose) -> None:
-        if self._layout.is_wall(math.floor(pose.x), math.floor(pose.y)):
-            raise ValueError(f'pose ({pose.x:.3f}, {pose.y:.3f}) is inside a wall or off the map')
 
     @staticmethod
     def _ray_directions(pose: CameraPose, camera_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

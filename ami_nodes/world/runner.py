@@ -78,15 +78,16 @@ class WorldRunner:
         world = self._world
         pose = world.pose
         in_view = world.in_view()
+        visited = world.cells_visited
         return {
             'time': world.time,
             'wall_time': time.time(),
             'frame': frame_index,
             'pose': {'x': pose.x, 'y': pose.y, 'yaw': pose.yaw, 'z': pose.z},
             'coverage': world.coverage(),
-            'cells_visited': len(world.cells_visited),
+            'cells_visited': len(visited),
             'free_cells': world.free_cell_count,
-            'visited': sorted(world.cells_visited),
+            'visited': sorted(visited),
             'in_view': in_view,
             'in_view_name': world.entity_name(in_view),
             'held_inputs': world.held_inputs(),

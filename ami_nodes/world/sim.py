@@ -68,8 +68,7 @@ class World:
 
     def place_agent(self, pose: Pose) -> None:
         """Put the agent at `pose` (its z is ignored: it lands); for evaluations and tests."""
-        if self.layout.is_wall(math.floor(pose.x), math.floor(pose.y)):
-            raise ValueError(f'pose ({pose.x:.3f}, {pose.y:.3f}) is inside a wall or off the map')
+        self.layout.require_free(pose.x, pose.y)
         self._x, self._y, self._yaw = float(pose.x), float(pose.y), float(pose.yaw)
         self._hop_elapsed = None
         self._visited.add((math.floor(self._x), math.floor(self._y)))
