@@ -1,4 +1,4 @@
-"""The `device` parameter every torch node shares: auto, cpu or cuda."""
+"""The `device` and `torch_threads` parameters every torch node shares."""
 from __future__ import annotations
 
 import torch
@@ -15,3 +15,13 @@ def resolve_device(name: str) -> torch.device:
     if name == 'cuda' and not torch.cuda.is_available():
         raise ValueError("device is 'cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def configure_torch(device: str, threads: int) -> torch.device:
+    """Resolve the device and cap torch's CPU threads.
+
+    Five processes share the machine; torch's default of one thread per core in each of them
+    oversubscribes the CPU and turns milliseconds into hundreds of milliseconds.
+    """
+    torch.set_num_threads(threads)
+    return resolve_device(device)

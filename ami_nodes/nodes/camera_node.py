@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -86,10 +87,18 @@ class CameraNode(Node):
             self._publish(rgb)
 
     def _publish(self, rgb) -> None:
+        if not self.context.ok():  # shutting down: the capture thread outlives the context
+            self._stop.set()
+            return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p.frame_id)
-        self._image_pub.publish(rgb_to_image(rgb, header))
         self._info.header = header
-        self._info_pub.publish(self._info)
+        try:
+            self._image_pub.publish(rgb_to_image(rgb, header))
+            self._info_pub.publish(self._info)
+        except RCLError:
+            if self.context.ok():
+                raise
+            self._stop.set()  # the context closed between the check and the publish
         self._rate.tick()
 
     def _lost(self, error: SourceError, backoff: Backoff) -> None:

@@ -23,6 +23,8 @@ from std_msgs.msg import Header, MultiArrayDimension, UInt8MultiArray
 from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, validate_action
 
 FEATURES_ENCODING = '32FC1'
+#: Model name inside policy weight blobs; the policy refuses blobs of any other model.
+POLICY_MODEL = 'ami_nodes.learning.ActorCritic'
 
 
 class MessageError(ValueError):

@@ -5,6 +5,10 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 #: Subscriptions to camera images: best effort, newest frames only (as image_pipeline does).
 SENSOR = qos_profile_sensor_data
 
+#: Hot-path inputs: only the newest sample matters; a backlog would only add latency.
+LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                    history=HistoryPolicy.KEEP_LAST)
+
 #: Hot-path streams (features, action, cmd_vel): reliable, a short queue.
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                     history=HistoryPolicy.KEEP_LAST)

@@ -82,7 +82,7 @@ def node_command(spec: system.NodeSpec, config: Path, args: argparse.Namespace) 
     command = [sys.executable, '-m', spec.module, '--ros-args', '-r', f'__node:={spec.name}',
                '--params-file', str(config)]
     for name in system.SHARED_FROM_ARGUMENTS:
-        command += ['-p', f'{name}:={getattr(args, name)}']
+        command += ['-p', f'{name}:={json.dumps(str(getattr(args, name)))}']  # YAML string
     for source, target in spec.remappings:
         command += ['-r', f'{source}:={target}']
     return command

@@ -47,6 +47,7 @@ def format_line(snapshot: dict, elapsed_s: float) -> str:
     g = lambda node, key: _get(snapshot, node, key)  # noqa: E731
     return (f'[status {elapsed_s:5.0f}s] camera {g("camera_node", "rate_hz")} Hz'
             f' | perception loss {g("perception_node", "aux_loss")} K={g("perception_node", "train_every")}'
+            f' step {g("perception_node", "step_ms_p50")} ms'
             f' | policy v{g("policy_node", "policy_version")} {g("policy_node", "rate_hz")} Hz'
             f' latency p50 {g("policy_node", "latency_ms_p50")} p99 {g("policy_node", "latency_ms_p99")} ms'
             f' | learner v{g("learner_node", "version")} updates {g("learner_node", "updates")}'

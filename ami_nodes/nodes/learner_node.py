@@ -1,0 +1,201 @@
+"""learner_node: curiosity-driven PPO on the policy's experience, shipping versioned weights.
+
+Subscriptions only append to a bounded buffer; a training thread pops ready rollouts, trains
+forward dynamics (intrinsic reward = its normalised prediction error) and PPO, and publishes
+the new policy weights on a reliable, transient-local topic. When the policy reports an older
+version than the newest for a while (a late joiner, a lost sample), the newest is re-published.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32, UInt8MultiArray
+from std_srvs.srv import SetBool
+
+from ami_nodes.action_space import ACTION_DIMS
+from ami_nodes.learning.learner import CuriosityPPOLearner, LearnerConfig
+from ami_nodes.learning.experience import ExperienceBuffer, Transition
+from ami_nodes.learning.ppo import PPOConfig
+from ami_nodes.monitoring.rates import RateMeter, RollingStats
+from ami_nodes.persistence.weights import encode_weights
+from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience
+from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.spin import run_node
+from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
+
+PARAMETERS = (
+    Param('device', 'cpu', 'Torch device for training (the learner trains on the CPU today)',
+          choices=DEVICE_CHOICES),
+    Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
+    Param('feature_dim', 64, 'Size of the feature vector in the experience', 1, 65536),
+    Param('hidden_size', 128, 'Hidden units of the actor-critic MLP (must match policy_node)',
+          1, 65536),
+    Param('rollout_length', 128, 'Consecutive steps per PPO rollout', 2, 100000),
+    Param('min_new_samples', 128, 'Train only when this many new samples arrived', 1, 1000000),
+    Param('learning_rate', 3e-4, 'PPO Adam learning rate', 0.0, 1.0),
+    Param('gamma', 0.99, 'Discount factor of future rewards', 0.0, 1.0),
+    Param('gae_lambda', 0.95, 'GAE lambda: bias/variance trade-off of the advantages', 0.0, 1.0),
+    Param('clip', 0.2, 'PPO probability-ratio clip range', 0.0, 10.0),
+    Param('epochs', 4, 'PPO epochs per rollout batch', 1, 1000),
+    Param('minibatch_size', 64, 'PPO minibatch size', 1, 100000),
+    Param('entropy_coef', 0.01, 'Entropy bonus coefficient', 0.0, 10.0),
+    Param('value_coef', 0.5, 'Value loss weight', 0.0, 100.0),
+    Param('max_grad_norm', 0.5, 'Gradient clipping norm', 0.0, 1000.0),
+    Param('max_policy_lag', 4, 'Drop samples from policies more than N versions old', 0, 1000000),
+    Param('vtrace', True, 'V-trace truncated importance weights on the targets'),
+    Param('curiosity_learning_rate', 1e-3, 'Forward-dynamics Adam learning rate', 0.0, 1.0),
+    Param('curiosity_hidden_size', 256, 'Hidden units of the forward-dynamics MLP', 1, 65536),
+    Param('intrinsic_weight', 1.0, 'Weight of the curiosity reward', 0.0, 1000.0),
+    Param('extrinsic_weight', 0.0, 'Weight of the optional `reward` topic', 0.0, 1000.0),
+    Param('republish_after', 2.0, 'Re-publish the newest weights when the policy lags this '
+          'long (s)', 0.1, 3600.0),
+    Param('seed', 1, 'Seed of the learner initial weights', 0, 2**31 - 1),
+)
+
+
+class LearnerNode(Node):
+    def __init__(self) -> None:
+        super().__init__('learner_node')
+        self.p = declare(self, PARAMETERS)
+        if configure_torch(self.p.device, self.p.torch_threads).type != 'cpu':
+            self.get_logger().warning('learner_node trains on the CPU; device is ignored here')
+        torch.manual_seed(self.p.seed)
+        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, LearnerConfig(
+            hidden=self.p.hidden_size, forward_hidden=self.p.curiosity_hidden_size,
+            forward_lr=self.p.curiosity_learning_rate, intrinsic_coef=self.p.intrinsic_weight,
+            extrinsic_coef=self.p.extrinsic_weight, min_new_samples=self.p.min_new_samples,
+            ppo=PPOConfig(lr=self.p.learning_rate, gamma=self.p.gamma,
+                          gae_lambda=self.p.gae_lambda, clip=self.p.clip, epochs=self.p.epochs,
+                          minibatch_size=self.p.minibatch_size,
+                          entropy_coef=self.p.entropy_coef, value_coef=self.p.value_coef,
+                          max_grad_norm=self.p.max_grad_norm,
+                          max_policy_lag=self.p.max_policy_lag, vtrace=self.p.vtrace)))
+        self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
+        self._learning = True
+        self._reward = 0.0
+        self._stats: dict = {}
+        self._update_ms = RollingStats(50)
+        self._experience_rate = RateMeter()
+        self._policy_version: int | None = None
+        self._policy_behind_since: float | None = None
+        self._rejected = 0
+        self._last_error = ''
+        self._stop = threading.Event()
+
+        self._weights_pub = self.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+        self._scalar_pubs: dict[str, object] = {}
+        self.create_subscription(JointState, 'experience', self._on_experience, qos.EXPERIENCE)
+        self.create_subscription(Float32, 'reward', self._on_reward, qos.STREAM)
+        self.create_service(SetBool, '~/set_learning', self._on_set_learning)
+        self.create_timer(0.5, self._check_policy_lag)
+        diagnostics.DiagnosticsPublisher(self, self._report)
+        self._publish_weights()
+        self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
+        self._thread.start()
+
+    # --- subscriptions: append only --------------------------------------------------
+    def _on_experience(self, msg: JointState) -> None:
+        try:
+            exp = msg_to_experience(msg)
+        except MessageError as error:
+            self._rejected += 1
+            self._last_error = f'experience ignored: {error}'
+            self.get_logger().error(self._last_error, throttle_duration_sec=5.0)
+            return
+        self._experience_rate.tick()
+        self._policy_version = exp.policy_version
+        self.buffer.add(Transition(
+            seq=exp.seq, stamp_ns=exp.stamp_ns, features=exp.features,
+            action=list(exp.action), log_prob=exp.log_prob, value=exp.value,
+            policy_version=exp.policy_version, extrinsic_reward=self._reward))
+
+    def _on_reward(self, msg: Float32) -> None:
+        self._reward = float(msg.data)
+
+    # --- training thread --------------------------------------------------------------
+    def _train_loop(self) -> None:
+        while not self._stop.is_set():
+            rollout = self.buffer.pop(timeout=0.2)
+            if rollout is None or not self._learning:
+                continue
+            self.core.add(rollout)
+            started = time.perf_counter()
+            stats = self.core.step()
+            if stats is None or not stats['updated']:
+                continue
+            self._update_ms.add((time.perf_counter() - started) * 1000)
+            self._stats = stats
+            self._publish_weights()
+            for key in ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss',
+                        'policy_loss', 'value_loss', 'entropy', 'approx_kl', 'lag_mean'):
+                if key in stats:
+                    self._publish_scalar(key, stats[key])
+
+    def _publish_weights(self) -> None:
+        blob = encode_weights(self.core.policy_state_dict(), self.core.version, POLICY_MODEL)
+        self._weights_pub.publish(blob_to_msg(blob, f'{POLICY_MODEL} v{self.core.version}'))
+        self._publish_scalar('version', self.core.version)
+
+    def _publish_scalar(self, name: str, value: float) -> None:
+        if name not in self._scalar_pubs:
+            self._scalar_pubs[name] = self.create_publisher(Float32, f'~/{name}', qos.MONITOR)
+        self._scalar_pubs[name].publish(Float32(data=float(value)))
+
+    def _check_policy_lag(self) -> None:
+        """Re-publish the newest weights if the policy keeps acting with an older version."""
+        if self._policy_version is not None and self._policy_version < self.core.version:
+            now = time.monotonic()
+            if self._policy_behind_since is None:
+                self._policy_behind_since = now
+            elif now - self._policy_behind_since > self.p.republish_after:
+                self.get_logger().warning(f'policy still acts with v{self._policy_version}; '
+                                       f're-publishing v{self.core.version}')
+                self._publish_weights()
+                self._policy_behind_since = now
+        else:
+            self._policy_behind_since = None
+
+    def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
+        self._learning = request.data
+        response.success = True
+        response.message = 'learning' if self._learning else 'learning paused'
+        return response
+
+    def _report(self) -> diagnostics.Report:
+        s = self._stats
+        buffer = self.buffer.stats()
+        values = {'learning': self._learning, 'version': self.core.version,
+                  'updates': self._update_ms.count, 'policy_version_seen': self._policy_version,
+                  'experience_hz': self._experience_rate.rate(),
+                  'intrinsic_reward': s.get('prediction_error_mean', float('nan')),
+                  'forward_loss': s.get('forward_loss', float('nan')),
+                  'policy_loss': s.get('policy_loss', float('nan')),
+                  'entropy': s.get('entropy', float('nan')),
+                  'lag_mean': s.get('lag_mean', float('nan')),
+                  'lag_max': s.get('lag_max', float('nan')),
+                  'update_ms_p50': self._update_ms.p50,
+                  'buffer_ready': buffer['ready'], 'gaps': buffer['gaps'],
+                  'late_dropped': buffer['late_dropped'], 'rejected_inputs': self._rejected,
+                  'last_error': self._last_error}
+        if not self._learning:
+            return diagnostics.OK, 'learning paused', values
+        if self._experience_rate.rate() == 0.0:
+            return diagnostics.WARN, 'no experience arriving', values
+        return diagnostics.OK, f'v{self.core.version}, {self._update_ms.count} updates', values
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(LearnerNode, args)
+
+
+if __name__ == '__main__':
+    main()

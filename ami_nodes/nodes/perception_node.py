@@ -1,0 +1,160 @@
+"""perception_node: encodes every frame and trains the encoder online (seed 003's act() flow).
+
+Per frame: forward with gradients, auxiliary loss against the previous step (the previous
+action comes from the policy's `action` topic, matched by stamp), backward, step, then the
+detached features go out with the frame's header. A missing action degrades to the
+action-free loss; nothing here ever waits for another node.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32
+
+from ami_nodes.monitoring.rates import RateMeter, RollingStats
+from ami_nodes.perception.aux_losses import AuxLossConfig
+from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
+                                    rgb_to_image, stamp_to_ns)
+from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.spin import run_node
+from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
+
+#: train_every that means "never": a frozen encoder still runs the same code path.
+FROZEN_TRAIN_EVERY = 2**62
+LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive')
+
+PARAMETERS = (
+    Param('device', 'cpu', 'Torch device for the encoder', choices=DEVICE_CHOICES),
+    Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
+    Param('image_size', 84, 'Side of the square rgb8 input image (camera image_width/height)',
+          8, 4096),
+    Param('feature_dim', 64, 'Size of the published feature vector', 1, 65536),
+    Param('learning_rate', 3e-4, 'Adam learning rate of encoder and predictor', 0.0, 1.0),
+    Param('train_online', True, 'Train the encoder on the live stream (false: frozen)'),
+    Param('train_every', 1, 'Train on every K-th frame (the start value in automatic mode)',
+          1, 1000),
+    Param('budget_fraction', 0.0, 'Automatic K: keep the mean perception step under this '
+          'fraction of the frame period (0 disables)', 0.0, 1.0),
+    Param('frame_rate', 20.0, 'Expected frame rate, for the automatic budget (Hz)', 0.1, 1000.0),
+    Param('max_train_every', 64, 'Largest K the automatic mode may choose', 1, 100000),
+    Param('ema_decay', 0.0, 'Publish an EMA copy of the encoder (0 disables)', 0.0, 0.99999),
+    Param('loss_predictive', 1.0, 'Weight of temporal predictive coding', 0.0, 100.0),
+    Param('loss_coherence', 0.1, 'Weight of action-gated temporal coherence', 0.0, 100.0),
+    Param('loss_variance', 1.0, 'Weight of the VICReg variance (anti-collapse) term', 0.0, 100.0),
+    Param('loss_covariance', 0.04, 'Weight of the VICReg covariance term', 0.0, 100.0),
+    Param('loss_contrastive', 0.0, 'Weight of the contrastive (near vs far steps) term',
+          0.0, 100.0),
+    Param('history_size', 64, 'Recent feature vectors kept for the anti-collapse terms',
+          2, 100000),
+    Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
+    Param('seed', 0, 'Seed of the initial encoder weights', 0, 2**31 - 1),
+)
+
+
+class PerceptionNode(Node):
+    def __init__(self) -> None:
+        super().__init__('perception_node')
+        self.p = declare(self, PARAMETERS)
+        device = configure_torch(self.p.device, self.p.torch_threads)
+        budget_s = self.p.budget_fraction / self.p.frame_rate
+        self.core = OnlinePerception(OnlinePerceptionConfig(
+            image_size=self.p.image_size, feature_dim=self.p.feature_dim,
+            lr=self.p.learning_rate,
+            train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
+            budget_s=budget_s if self.p.train_online else 0.0,
+            max_train_every=self.p.max_train_every, ema_decay=self.p.ema_decay,
+            history_size=self.p.history_size, seed=self.p.seed,
+            aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
+            device=device)
+        self._actions: OrderedDict[int, tuple[int, ...]] = OrderedDict()
+        self._previous_stamp: int | None = None
+        self._step_ms = RollingStats()
+        self._rate = RateMeter()
+        self._losses: dict[str, float] = {}
+        self._rejected = 0
+        self._last_error = ''
+        self._without_action = 0
+
+        self._features_pub = self.create_publisher(Image, 'features', qos.STREAM)
+        self._preview_pub = self.create_publisher(Image, '~/preview', qos.MONITOR)
+        self._scalar_pubs = {name: self.create_publisher(Float32, f'~/{name}', qos.MONITOR)
+                             for name in ('aux_loss', 'step_time_ms', 'train_every',
+                                          'feature_mean', 'feature_std', 'effective_rank',
+                                          *(f'loss/{t}' for t in LOSS_TERMS))}
+        self.create_subscription(Image, 'image_raw', self._on_image, qos.LATEST)
+        self.create_subscription(JointState, 'action', self._on_action, qos.STREAM)
+        self.create_timer(1.0, self._publish_feature_stats)
+        diagnostics.DiagnosticsPublisher(self, self._report)
+
+    def _on_action(self, msg: JointState) -> None:
+        try:
+            self._actions[stamp_to_ns(msg.header.stamp)] = msg_to_action(msg)
+        except MessageError as error:
+            self._reject(f'action ignored: {error}')
+        while len(self._actions) > 64:
+            self._actions.popitem(last=False)
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg, self.p.image_size, self.p.image_size)
+        except MessageError as error:
+            self._reject(f'image_raw dropped: {error}')
+            return
+        stamp = stamp_to_ns(msg.header.stamp)
+        prev_action = self._actions.get(self._previous_stamp) if self._previous_stamp else None
+        if prev_action is None and self._previous_stamp is not None:
+            self._without_action += 1
+        self._previous_stamp = stamp
+        step = self.core.step(rgb, prev_action)
+        self._features_pub.publish(features_to_msg(step.features, msg.header))
+        self._step_ms.add(step.step_time_s * 1000)
+        self._rate.tick()
+        self._losses = step.losses
+        self._publish_scalar('step_time_ms', step.step_time_s * 1000)
+        self._publish_scalar('train_every', step.train_every)
+        if 'total' in step.losses:
+            self._publish_scalar('aux_loss', step.losses['total'])
+            for term in LOSS_TERMS:
+                if term in step.losses:
+                    self._publish_scalar(f'loss/{term}', step.losses[term])
+        if self.p.preview_every and self.core.frames % self.p.preview_every == 0:
+            self._preview_pub.publish(rgb_to_image(self.core.preview_image(rgb), msg.header))
+
+    def _publish_scalar(self, name: str, value: float) -> None:
+        self._scalar_pubs[name].publish(Float32(data=float(value)))
+
+    def _publish_feature_stats(self) -> None:
+        stats = self.core.feature_stats()
+        self._publish_scalar('feature_mean', stats['mean'])
+        self._publish_scalar('feature_std', stats['std'])
+        self._publish_scalar('effective_rank', stats['effective_rank'])
+
+    def _reject(self, error: str) -> None:
+        self._rejected += 1
+        self._last_error = error
+        self.get_logger().error(error, throttle_duration_sec=5.0)
+
+    def _report(self) -> diagnostics.Report:
+        stats = self.core.feature_stats()
+        values = {'rate_hz': self._rate.rate(), 'frames': self.core.frames,
+                  'train_steps': self.core.train_steps, 'train_every': self.core.train_every,
+                  'aux_loss': self._losses.get('total', float('nan')),
+                  'step_ms_p50': self._step_ms.p50, 'step_ms_p99': self._step_ms.p99,
+                  'effective_rank': stats['effective_rank'],
+                  'frames_without_action': self._without_action,
+                  'rejected_inputs': self._rejected, 'last_error': self._last_error}
+        if self._rate.rate() == 0.0:
+            return diagnostics.WARN, f'no frames arriving {self._last_error}'.strip(), values
+        return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self.core.train_every}', values
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(PerceptionNode, args)
+
+
+if __name__ == '__main__':
+    main()

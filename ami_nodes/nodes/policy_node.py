@@ -1,0 +1,195 @@
+"""policy_node: the actor. Features in, cmd_vel and experience out, one tick per frame.
+
+The actor runs under torch.inference_mode and never waits on training: new weights are
+decoded and validated on a worker thread and swapped in between ticks.
+"""
+from __future__ import annotations
+
+import threading
+
+import torch
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
+from std_srvs.srv import SetBool
+
+from ami_nodes.action_space import ACTION_DIMS, NOOP, VelocityLimits, action_to_velocity
+from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.monitoring.rates import RateMeter, RollingStats
+from ami_nodes.persistence.weights import WeightsError, decode_weights
+from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, action_to_msg,
+                                    experience_names,
+                                    experience_to_msg, msg_to_blob, msg_to_features,
+                                    stamp_to_ns)
+from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.spin import run_node
+from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
+
+PARAMETERS = (
+    Param('device', 'cpu', 'Torch device for the actor', choices=DEVICE_CHOICES),
+    Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
+    Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
+    Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
+    Param('sample_actions', True, 'Sample from the policy (else take the most likely action)'),
+    Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
+    Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
+    Param('walk_speed', 0.5, 'Speed (m/s) of a walking move', 0.01, 100.0),
+    Param('run_speed', 1.0, 'Speed (m/s) of a running move', 0.01, 100.0),
+    Param('turn_rate', 1.0, 'Yaw rate (rad/s) of a turn', 0.01, 100.0),
+    Param('jump_speed', 1.0, 'Upward speed (m/s) of a jump', 0.01, 100.0),
+)
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__('policy_node')
+        self.p = declare(self, PARAMETERS)
+        torch.manual_seed(self.p.seed)
+        self._device = configure_torch(self.p.device, self.p.torch_threads)
+        self._model = self._new_model()
+        self._version = -1  # its own random weights, until the learner's first version
+        self._pending: tuple[ActorCritic, int, str] | None = None
+        self._limits = VelocityLimits(self.p.walk_speed, self.p.run_speed, self.p.turn_rate,
+                                      self.p.jump_speed)
+        self._acting = True
+        self._seq = 0
+        self._names = experience_names(self.p.feature_dim)
+        self._tick_ms = RollingStats()
+        self._latency_ms = RollingStats()
+        self._rate = RateMeter()
+        self._rejected = 0
+        self._last_error = ''
+        self._weights_lock = threading.Condition()
+        self._incoming: bytes | None = None
+        self._closing = False
+
+        twist_type = TwistStamped if self.p.cmd_vel_stamped else Twist
+        self._cmd_pub = self.create_publisher(twist_type, 'cmd_vel', qos.STREAM)
+        self._action_pub = self.create_publisher(JointState, 'action', qos.STREAM)
+        self._experience_pub = self.create_publisher(JointState, 'experience', qos.EXPERIENCE)
+        self._version_pub = self.create_publisher(Int64, '~/version', qos.LATCHED)
+        self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
+        self.create_subscription(Image, 'features', self._on_features, qos.LATEST)
+        self.create_subscription(UInt8MultiArray, 'policy_weights', self._on_weights, qos.LATCHED)
+        self.create_service(SetBool, '~/set_acting', self._on_set_acting)
+        self._worker = threading.Thread(target=self._apply_loop, name='weights', daemon=True)
+        self._worker.start()
+        diagnostics.DiagnosticsPublisher(self, self._report)
+        self._version_pub.publish(Int64(data=self._version))
+
+    def _new_model(self) -> ActorCritic:
+        return ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size).to(
+            self._device).eval()
+
+    # --- the hot path -----------------------------------------------------------------
+    def _on_features(self, msg: Image) -> None:
+        started = self.get_clock().now().nanoseconds
+        self._swap_pending()
+        try:
+            features = msg_to_features(msg, self.p.feature_dim)
+        except MessageError as error:
+            self._reject_input(str(error))
+            return
+        if not self._acting:
+            return
+        result = self._model.act(features, deterministic=not self.p.sample_actions)
+        action = tuple(int(a) for a in result.action)
+        header = msg.header
+        self._publish_motion(action, header)
+        self._experience_pub.publish(experience_to_msg(Experience(
+            stamp_ns=stamp_to_ns(header.stamp), seq=self._seq, policy_version=self._version,
+            log_prob=result.log_prob, value=result.value, action=action, features=features),
+            header, self._names))
+        self._seq += 1
+        now = self.get_clock().now().nanoseconds
+        latency = (now - stamp_to_ns(header.stamp)) / 1e6
+        self._latency_ms.add(latency)
+        self._tick_ms.add((now - started) / 1e6)
+        self._rate.tick()
+        self._latency_pub.publish(Float32(data=latency))
+
+    def _publish_motion(self, action: tuple[int, ...], header: Header) -> None:
+        velocity = action_to_velocity(action, self._limits)
+        twist = Twist()
+        twist.linear.x, twist.linear.y = velocity.linear_x, velocity.linear_y
+        twist.linear.z, twist.angular.z = velocity.linear_z, velocity.angular_z
+        self._cmd_pub.publish(TwistStamped(header=header, twist=twist)
+                              if self.p.cmd_vel_stamped else twist)
+        self._action_pub.publish(action_to_msg(action, header))
+
+    def _swap_pending(self) -> None:
+        with self._weights_lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._model, self._version, checksum = pending
+            self._version_pub.publish(Int64(data=self._version))
+            self.get_logger().info(f'applied policy weights v{self._version} '
+                                   f'(sha256 {checksum[:12]})')
+
+    # --- weights, off the hot path ----------------------------------------------------
+    def _on_weights(self, msg: UInt8MultiArray) -> None:
+        with self._weights_lock:
+            self._incoming = msg_to_blob(msg)
+            self._weights_lock.notify()
+
+    def _apply_loop(self) -> None:
+        expected = {name: (tuple(t.shape), t.dtype) for name, t in self._model.state_dict().items()}
+        while True:
+            with self._weights_lock:
+                self._weights_lock.wait_for(lambda: self._incoming is not None or self._closing)
+                if self._closing:
+                    return
+                blob, self._incoming = self._incoming, None
+                newest = self._pending[1] if self._pending else self._version
+            try:
+                packet = decode_weights(blob, expected=expected, model=POLICY_MODEL,
+                                        newer_than=newest)
+            except WeightsError as error:
+                self._reject_input(f'policy weights rejected, keeping v{self._version}: {error}')
+                continue
+            model = self._new_model()
+            model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()})
+            with self._weights_lock:
+                self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
+
+    def _reject_input(self, error: str) -> None:
+        self._rejected += 1
+        self._last_error = error
+        self.get_logger().error(error, throttle_duration_sec=5.0)
+
+    def _on_set_acting(self, request: SetBool.Request, response: SetBool.Response):
+        self._acting = request.data
+        if not self._acting:
+            header = Header(stamp=self.get_clock().now().to_msg())
+            self._publish_motion(NOOP, header)
+        response.success = True
+        response.message = 'acting' if self._acting else 'paused: stop command sent'
+        return response
+
+    def _report(self) -> diagnostics.Report:
+        values = {'acting': self._acting, 'policy_version': self._version,
+                  'rate_hz': self._rate.rate(), 'ticks': self._seq,
+                  'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
+                  'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99,
+                  'rejected_inputs': self._rejected, 'last_error': self._last_error}
+        if not self._acting:
+            return diagnostics.OK, 'paused', values
+        if self._rate.rate() == 0.0:
+            return diagnostics.WARN, 'no features arriving', values
+        return diagnostics.OK, f'v{self._version}, {self._rate.rate():.1f} Hz', values
+
+    def close(self) -> None:
+        with self._weights_lock:
+            self._closing = True
+            self._weights_lock.notify()
+        self._worker.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(PolicyNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,93 @@
+"""The launch file, the launcher, config/ami.yaml and the declared parameters agree."""
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ami_nodes import system
+from ami_nodes.tools import launcher
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((REPO / 'config' / 'ami.yaml').read_text())
+WILDCARD = CONFIG.get('/**', {}).get('ros__parameters', {})
+
+
+def declared(spec: system.NodeSpec) -> dict:
+    return {p.name: p for p in importlib.import_module(spec.module).PARAMETERS}
+
+
+def test_yaml_has_a_section_for_every_node_and_nothing_else():
+    expected = {spec.name for spec in system.NODES} | {system.WORLD_SECTION, '/**'}
+    assert set(CONFIG) == expected
+
+
+@pytest.mark.parametrize('spec', system.NODES, ids=lambda s: s.name)
+def test_every_yaml_key_is_declared_and_every_parameter_is_in_the_yaml(spec):
+    params = declared(spec)
+    section = CONFIG[spec.name]['ros__parameters']
+    assert not set(section) - set(params), f'{spec.name}: undeclared keys in ami.yaml'
+    readable = set(section) | set(WILDCARD) | set(system.SHARED_FROM_ARGUMENTS)
+    assert not set(params) - readable, f'{spec.name}: parameters missing from ami.yaml'
+    for name, value in {**{k: v for k, v in WILDCARD.items() if k in params}, **section}.items():
+        default = params[name].default
+        assert isinstance(value, type(default)) or (
+            isinstance(default, float) and isinstance(value, int)), (name, value, default)
+        params[name].check(value)
+        if params[name].min is not None and not isinstance(value, bool):
+            assert params[name].min <= value <= params[name].max, name
+
+
+def test_every_parameter_has_a_description():
+    for spec in system.NODES:
+        for param in declared(spec).values():
+            assert len(param.description) > 10, (spec.name, param.name)
+
+
+def test_wildcard_keys_are_each_used_by_some_node():
+    used = set().union(*(declared(spec) for spec in system.NODES))
+    assert set(WILDCARD) <= used
+
+
+def test_world_section_matches_world_options():
+    from ami_nodes.world.main import parse_args
+    section = CONFIG[system.WORLD_SECTION]['ros__parameters']
+    parsed = vars(parse_args(system.world_arguments(section)))
+    assert {key: parsed[key] for key in section} == section
+
+
+def test_launcher_takes_the_launch_arguments():
+    args = launcher.parse_args([])
+    for argument in system.LAUNCH_ARGUMENTS:
+        assert getattr(args, argument.name) == argument.default
+
+
+def test_launch_file_builds_from_the_system_description():
+    tree = ast.parse((REPO / 'launch' / 'ami.launch.py').read_text())
+    attributes = {f'{n.value.id}.{n.attr}' for n in ast.walk(tree)
+                  if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+    assert {'system.LAUNCH_ARGUMENTS', 'system.nodes_for', 'system.SHARED_FROM_ARGUMENTS',
+            'system.default_config', 'system.fastdds_profile', 'system.world_arguments'} <= attributes
+
+
+def test_launcher_node_command_matches_launch_parameters():
+    spec = system.NODES[0]
+    command = launcher.node_command(spec, Path('cfg.yaml'), launcher.parse_args([]))
+    assert command[command.index('--params-file') + 1] == 'cfg.yaml'
+    assert f'__node:={spec.name}' in command
+    for name in system.SHARED_FROM_ARGUMENTS:
+        assert any(part.startswith(f'{name}:=') for part in command)
+
+
+def test_console_scripts_cover_every_node():
+    setup = (REPO / 'setup.py').read_text()
+    for spec in system.NODES:
+        assert re.search(rf"'{spec.executable} = {re.escape(spec.module)}:main'", setup)
+
+
+def test_package_xml_lists_the_message_packages():
+    package = (REPO / 'package.xml').read_text()
+    for dep in ('rclpy', 'sensor_msgs', 'std_msgs', 'std_srvs', 'geometry_msgs', 'diagnostic_msgs'):
+        assert f'<exec_depend>{dep}</exec_depend>' in package
