@@ -1,5 +1,6 @@
 """A checkpoint appears whole or not at all: kill -9 mid-save, full disks, partial writes."""
 import errno
+import json
 import os
 import random
 import shutil
@@ -88,11 +89,11 @@ def _bytes_of_one_save(root: Path) -> int:
         counted.append(len(data))
         real(fd, data)
 
-    fsio._write_all, saved = counting, fsio._write_all
+    fsio._write_all = counting
     try:
         CheckpointStore(root).save(_part(3))
     finally:
-        fsio._write_all = saved
+        fsio._write_all = real
     return sum(counted)
 
 
@@ -172,7 +173,7 @@ def test_real_full_filesystem(tmp_path):
     run = subprocess.run(ns + [sys.executable, '-c', SMALL_DISK, str(mnt)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    report = __import__('json').loads(run.stdout)
+    report = json.loads(run.stdout)
     assert 'is full (No space left on device)' in report['error']
     assert report['listed'] == [report['first']] and report['first_ok']
     assert report['staging'] == []
