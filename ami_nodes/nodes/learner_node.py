@@ -24,6 +24,7 @@ from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import diagnostics, qos
 from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience
+from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.params import Param, declare
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
@@ -83,8 +84,7 @@ class LearnerNode(Node):
         self._experience_rate = RateMeter()
         self._policy_version: int | None = None
         self._policy_behind_since: float | None = None
-        self._rejected = 0
-        self._last_error = ''
+        self._errors = InputErrors(self.get_logger())
         self._stop = threading.Event()
 
         self._weights_pub = self.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
@@ -103,9 +103,7 @@ class LearnerNode(Node):
         try:
             exp = msg_to_experience(msg)
         except MessageError as error:
-            self._rejected += 1
-            self._last_error = f'experience ignored: {error}'
-            self.get_logger().error(self._last_error, throttle_duration_sec=5.0)
+            self._errors.report(f'experience ignored: {error}')
             return
         self._experience_rate.tick()
         self._policy_version = exp.policy_version
@@ -180,8 +178,8 @@ class LearnerNode(Node):
                   'lag_max': s.get('lag_max', float('nan')),
                   'update_ms_p50': self._update_ms.p50,
                   'buffer_ready': buffer['ready'], 'gaps': buffer['gaps'],
-                  'late_dropped': buffer['late_dropped'], 'rejected_inputs': self._rejected,
-                  'last_error': self._last_error}
+                  'late_dropped': buffer['late_dropped'], 'rejected_inputs': self._errors.count,
+                  'last_error': self._errors.last}
         if not self._learning:
             return diagnostics.OK, 'learning paused', values
         if self._experience_rate.rate() == 0.0:

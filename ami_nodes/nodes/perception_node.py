@@ -19,6 +19,7 @@ from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import diagnostics, qos
 from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
                                     rgb_to_image, stamp_to_ns)
+from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.params import Param, declare
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
@@ -75,8 +76,7 @@ class PerceptionNode(Node):
         self._step_ms = RollingStats()
         self._rate = RateMeter()
         self._losses: dict[str, float] = {}
-        self._rejected = 0
-        self._last_error = ''
+        self._errors = InputErrors(self.get_logger())
         self._without_action = 0
 
         self._features_pub = self.create_publisher(Image, 'features', qos.STREAM)
@@ -94,7 +94,7 @@ class PerceptionNode(Node):
         try:
             self._actions[stamp_to_ns(msg.header.stamp)] = msg_to_action(msg)
         except MessageError as error:
-            self._reject(f'action ignored: {error}')
+            self._errors.report(f'action ignored: {error}')
         while len(self._actions) > 64:
             self._actions.popitem(last=False)
 
@@ -102,7 +102,7 @@ class PerceptionNode(Node):
         try:
             rgb = image_to_rgb(msg, self.p.image_size, self.p.image_size)
         except MessageError as error:
-            self._reject(f'image_raw dropped: {error}')
+            self._errors.report(f'image_raw dropped: {error}')
             return
         stamp = stamp_to_ns(msg.header.stamp)
         prev_action = self._actions.get(self._previous_stamp) if self._previous_stamp else None
@@ -133,11 +133,6 @@ class PerceptionNode(Node):
         self._publish_scalar('feature_std', stats['std'])
         self._publish_scalar('effective_rank', stats['effective_rank'])
 
-    def _reject(self, error: str) -> None:
-        self._rejected += 1
-        self._last_error = error
-        self.get_logger().error(error, throttle_duration_sec=5.0)
-
     def _report(self) -> diagnostics.Report:
         stats = self.core.feature_stats()
         values = {'rate_hz': self._rate.rate(), 'frames': self.core.frames,
@@ -146,9 +141,9 @@ class PerceptionNode(Node):
                   'step_ms_p50': self._step_ms.p50, 'step_ms_p99': self._step_ms.p99,
                   'effective_rank': stats['effective_rank'],
                   'frames_without_action': self._without_action,
-                  'rejected_inputs': self._rejected, 'last_error': self._last_error}
+                  'rejected_inputs': self._errors.count, 'last_error': self._errors.last}
         if self._rate.rate() == 0.0:
-            return diagnostics.WARN, f'no frames arriving {self._last_error}'.strip(), values
+            return diagnostics.WARN, f'no frames arriving {self._errors.last}'.strip(), values
         return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self.core.train_every}', values
 
 

@@ -23,6 +23,7 @@ from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, acti
                                     experience_names,
                                     experience_to_msg, msg_to_blob, msg_to_features,
                                     stamp_to_ns)
+from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.params import Param, declare
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
@@ -59,8 +60,7 @@ class PolicyNode(Node):
         self._tick_ms = RollingStats()
         self._latency_ms = RollingStats()
         self._rate = RateMeter()
-        self._rejected = 0
-        self._last_error = ''
+        self._errors = InputErrors(self.get_logger())
         self._weights_lock = threading.Condition()
         self._incoming: bytes | None = None
         self._closing = False
@@ -90,7 +90,7 @@ class PolicyNode(Node):
         try:
             features = msg_to_features(msg, self.p.feature_dim)
         except MessageError as error:
-            self._reject_input(str(error))
+            self._errors.report(str(error))
             return
         if not self._acting:
             return
@@ -144,20 +144,18 @@ class PolicyNode(Node):
                 blob, self._incoming = self._incoming, None
                 newest = self._pending[1] if self._pending else self._version
             try:
-                packet = decode_weights(blob, expected=expected, model=POLICY_MODEL,
-                                        newer_than=newest)
+                packet = decode_weights(blob, expected=expected, model=POLICY_MODEL)
+                if packet.version == newest:
+                    continue  # the learner re-published what we already have
+                if packet.version < newest:
+                    raise WeightsError(f'version {packet.version} is older than v{newest}')
             except WeightsError as error:
-                self._reject_input(f'policy weights rejected, keeping v{self._version}: {error}')
+                self._errors.report(f'policy weights rejected, keeping v{self._version}: {error}')
                 continue
             model = self._new_model()
             model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()})
             with self._weights_lock:
                 self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
-
-    def _reject_input(self, error: str) -> None:
-        self._rejected += 1
-        self._last_error = error
-        self.get_logger().error(error, throttle_duration_sec=5.0)
 
     def _on_set_acting(self, request: SetBool.Request, response: SetBool.Response):
         self._acting = request.data
@@ -173,7 +171,7 @@ class PolicyNode(Node):
                   'rate_hz': self._rate.rate(), 'ticks': self._seq,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99,
-                  'rejected_inputs': self._rejected, 'last_error': self._last_error}
+                  'rejected_inputs': self._errors.count, 'last_error': self._errors.last}
         if not self._acting:
             return diagnostics.OK, 'paused', values
         if self._rate.rate() == 0.0:

@@ -1,0 +1,104 @@
+"""The whole system as separate processes: world + five nodes, started by ami_launch.
+
+Runs about 30 s and checks what a user relies on: frames at the configured rate, stamps
+carried from frame to action, OSC reaching the world and moving the agent, weights shipped
+and applied, and a clean Ctrl-C that leaves no input held.
+"""
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from geometry_msgs.msg import TwistStamped
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Int64, UInt8MultiArray
+
+from ami_nodes.persistence.weights import decode_weights
+from ami_nodes.ros import qos
+from ami_nodes.ros.messages import POLICY_MODEL, msg_to_blob, stamp_to_ns
+from ros_harness import REPO, Watcher, free_port
+
+pytestmark = pytest.mark.ros
+RUN_S = 30.0
+
+
+def make_config(tmp_path: Path) -> Path:
+    """config/ami.yaml on free ports, with shorter rollouts so several versions ship in 30 s."""
+    config = yaml.safe_load((REPO / 'config' / 'ami.yaml').read_text())
+    http, udp = free_port(), free_port(socket.SOCK_DGRAM)
+    config['ami_world']['ros__parameters'].update(http_port=http, osc_port=udp)
+    config['camera_node']['ros__parameters']['video_device'] = f'http://127.0.0.1:{http}/stream.mjpg'
+    config['osc_bridge_node']['ros__parameters']['port'] = udp
+    config['learner_node']['ros__parameters'].update(rollout_length=64, min_new_samples=64)
+    path = tmp_path / 'ami.yaml'
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def world_state(config: Path) -> dict:
+    port = yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port']
+    with urllib.request.urlopen(f'http://127.0.0.1:{port}/state', timeout=2) as response:
+        return json.loads(response.read())
+
+
+def test_whole_system(tmp_path):
+    config = make_config(tmp_path)
+    watcher = Watcher('e2e_watcher')
+    images = watcher.subscribe(Image, 'image_raw', qos.SENSOR)
+    features = watcher.subscribe(Image, 'features', qos.SENSOR)
+    actions = watcher.subscribe(JointState, 'action', qos.SENSOR)
+    commands = watcher.subscribe(TwistStamped, 'cmd_vel', qos.SENSOR)
+    weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+    applied = watcher.subscribe(Int64, '/policy_node/version', qos.LATCHED)
+    log = tmp_path / 'launch.log'
+    launcher = subprocess.Popen(
+        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
+         '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', str(tmp_path / 'runs'),
+         '--status-period', '5'],
+        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        assert watcher.spin_until(lambda: len(commands) > 0, 60.0), log.read_text()
+        start_pose = world_state(config)['pose']
+        started = time.monotonic()
+        first_image, first_features = len(images), len(features)
+        watcher.spin_for(RUN_S)
+        rate = (len(images) - first_image) / (time.monotonic() - started)
+        features_per_image = (len(features) - first_features) / (len(images) - first_image)
+        end_state = world_state(config)
+        launcher.send_signal(signal.SIGINT)
+        code = launcher.wait(60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        watcher.close()
+    output = log.read_text()
+
+    assert 16.0 <= rate <= 22.0, f'image_raw at {rate:.1f} Hz, configured 20'
+    image_stamps = {stamp_to_ns(m.header.stamp) for m in images}
+    feature_stamps = [stamp_to_ns(m.header.stamp) for m in features]
+    action_stamps = [stamp_to_ns(m.header.stamp) for m in actions]
+    assert features_per_image > 0.8, f'only {features_per_image:.0%} of frames became features'
+    assert set(feature_stamps) <= image_stamps, 'features must carry their frame stamp'
+    assert set(action_stamps) <= set(feature_stamps) | image_stamps
+    assert {stamp_to_ns(m.header.stamp) for m in commands} <= image_stamps
+
+    moved = abs(end_state['pose']['x'] - start_pose['x']) + abs(end_state['pose']['y'] - start_pose['y']) \
+        + abs(end_state['pose']['yaw'] - start_pose['yaw'])
+    assert moved > 0.1, (start_pose, end_state['pose'])
+
+    shipped = {decode_weights(msg_to_blob(m), model=POLICY_MODEL).version for m in weights}
+    assert len(shipped) >= 2, shipped
+    assert len({m.data for m in applied if m.data >= 0}) >= 2, [m.data for m in applied]
+
+    assert code == 0, output[-3000:]
+    assert 'all processes exited cleanly' in output
+    summary = json.loads(output.split('AMI_WORLD_SUMMARY ', 1)[1].splitlines()[0])
+    assert summary['held_inputs'] == {}, summary
+    assert sum(summary['datagrams'].values()) > 50, summary
+    assert 'Traceback' not in output, output[-3000:]

@@ -1,0 +1,54 @@
+"""learner_node over real rclpy: trains on experience and ships versioned weights."""
+import numpy as np
+import pytest
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header, UInt8MultiArray
+
+from ami_nodes.persistence.weights import decode_weights
+from ami_nodes.ros import qos
+from ami_nodes.ros.messages import (POLICY_MODEL, Experience, experience_names,
+                                    experience_to_msg, msg_to_blob, ns_to_stamp)
+from ros_harness import Watcher, start_node, stop
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def watcher():
+    w = Watcher()
+    yield w
+    w.close()
+
+
+def test_trains_on_experience_and_ships_versions(watcher, tmp_path):
+    log = tmp_path / 'learner.log'
+    node = start_node('ami_nodes.nodes.learner_node', 'learner_node', {
+        'rollout_length': 16, 'min_new_samples': 16, 'minibatch_size': 16}, log=log)
+    pub = watcher.node.create_publisher(JointState, 'experience', qos.EXPERIENCE)
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
+        watcher.spin_for(1.0)
+        # A late joiner still gets the newest weights (transient local).
+        weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+        assert watcher.spin_until(lambda: len(weights) >= 1, 10.0), log.read_text()
+        assert decode_weights(msg_to_blob(weights[0]), model=POLICY_MODEL).version == 0
+
+        bad = JointState(name=['seq', 'oops'], position=[1.0, 2.0])
+        pub.publish(bad)
+        names = experience_names(64)
+        rng = np.random.default_rng(0)
+        for seq in range(60):
+            header = Header(stamp=ns_to_stamp(5_000_000_000 + seq * 50_000_000))
+            exp = Experience(stamp_ns=0, seq=seq, policy_version=0, log_prob=-4.0, value=0.0,
+                             action=tuple(int(rng.integers(0, d)) for d in (3, 3, 3, 2, 2)),
+                             features=rng.normal(size=64).astype(np.float32))
+            pub.publish(experience_to_msg(exp, header, names))
+            watcher.spin_for(0.02)
+
+        def versions():
+            return {decode_weights(msg_to_blob(m), model=POLICY_MODEL).version for m in weights}
+        assert watcher.spin_until(lambda: len(versions()) >= 3, 30.0), (versions(), log.read_text())
+        assert node.poll() is None
+    finally:
+        assert stop(node) == 0
+    assert 'experience ignored' in log.read_text()

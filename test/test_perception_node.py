@@ -1,0 +1,56 @@
+"""perception_node over real rclpy: features carry the frame's stamp; bad images are refused."""
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, Header
+
+from ami_nodes.ros import qos
+from ami_nodes.ros.messages import msg_to_features, ns_to_stamp, rgb_to_image, stamp_to_ns
+from ros_harness import Watcher, start_node, stop
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def watcher():
+    w = Watcher()
+    yield w
+    w.close()
+
+
+def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
+    features = watcher.subscribe(Image, 'features')
+    losses = watcher.subscribe(Float32, '/perception_node/aux_loss', qos.MONITOR)
+    previews = watcher.subscribe(Image, '/perception_node/preview', qos.MONITOR)
+    pub = watcher.node.create_publisher(Image, 'image_raw', qos.STREAM)
+    log = tmp_path / 'perception.log'
+    node = start_node('ami_nodes.nodes.perception_node', 'perception_node',
+                      {'preview_every': 2}, log=log)
+    rng = np.random.default_rng(0)
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
+        sent = []
+        for i in range(12):
+            header = Header(frame_id='camera', stamp=ns_to_stamp(2_000_000_000 + i * 50_000_000))
+            sent.append(stamp_to_ns(header.stamp))
+            pub.publish(rgb_to_image(rng.integers(0, 255, (84, 84, 3), dtype=np.uint8), header))
+            watcher.spin_for(0.1)
+        assert watcher.spin_until(lambda: len(features) >= 10, 10.0), log.read_text()
+        assert {stamp_to_ns(m.header.stamp) for m in features} <= set(sent)
+        assert msg_to_features(features[-1], 64).shape == (64,)
+        assert losses and np.isfinite(losses[-1].data)
+        assert previews and previews[-1].encoding == 'rgb8'
+
+        count = len(features)
+        wrong = rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header())
+        wrong.encoding = 'bgr8'
+        pub.publish(wrong)
+        pub.publish(rgb_to_image(np.zeros((64, 48, 3), np.uint8), Header()))
+        watcher.spin_for(1.0)
+        assert len(features) == count, 'a refused image must not produce features'
+        pub.publish(rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header(stamp=ns_to_stamp(9_000_000_000))))
+        assert watcher.spin_until(lambda: len(features) > count, 5.0), 'the node must keep working'
+    finally:
+        assert stop(node) == 0
+    text = log.read_text()
+    assert "encoding 'bgr8', expected 'rgb8'" in text and 'is 48x64, expected 84x84' in text
