@@ -95,16 +95,17 @@ class ActorCritic(nn.Module):
 
     def act_batch(self, features: np.ndarray, deterministic: bool = False) -> BatchActResult:
         """Sample (or take the most likely) actions for a (B, feature_dim) batch."""
+        device = next(self.parameters()).device
         with torch.inference_mode():
-            x = torch.as_tensor(np.asarray(features, dtype=np.float32)).reshape(-1, self.feature_dim)
+            x = torch.as_tensor(np.asarray(features, dtype=np.float32), device=device).reshape(-1, self.feature_dim)
             dist = self.distribution(x)
             actions = dist.mode() if deterministic else dist.sample()
             head_lp = dist.head_log_probs(actions)
             return BatchActResult(
-                actions=actions.numpy().astype(np.int64),
-                log_probs=head_lp.sum(dim=-1).numpy(),
-                head_log_probs=head_lp.numpy(),
-                values=self.value(x).numpy(),
+                actions=actions.cpu().numpy().astype(np.int64),
+                log_probs=head_lp.sum(dim=-1).cpu().numpy(),
+                head_log_probs=head_lp.cpu().numpy(),
+                values=self.value(x).cpu().numpy(),
             )
 
     def act(self, features: np.ndarray, deterministic: bool = False) -> ActResult:

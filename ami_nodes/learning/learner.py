@@ -1,0 +1,110 @@
+"""What the learner node calls: curiosity reward, then PPO, on rollouts from the robot.
+
+Per ready batch: the forward model scores each step's surprise (before it learns from it),
+trains on the batch, the normalised surprise plus a weighted extrinsic reward becomes the
+reward, and PPO updates the actor-critic, which is then exported as the next policy version.
+Training is gated on new data: nothing happens until `min_new_samples` steps have arrived.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ami_nodes.action_space import ACTION_DIMS
+from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.learning.curiosity import Curiosity
+from ami_nodes.learning.experience import Rollout
+from ami_nodes.learning.ppo import PPOConfig, PPOTrainer, Segment
+
+
+@dataclass
+class LearnerConfig:
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    hidden: int = 128
+    forward_hidden: int = 256
+    forward_lr: float = 1e-3
+    forward_epochs: int = 4  # the forward model sees each sample once per update; it needs more than one pass
+    forward_minibatch_size: int = 64
+    intrinsic_coef: float = 1.0
+    extrinsic_coef: float = 1.0
+    min_new_samples: int = 256
+
+
+class CuriosityPPOLearner:
+    """Forward-dynamics curiosity + PPO over rollouts of a continuing task."""
+
+    def __init__(self, feature_dim: int = 64, action_dims: Sequence[int] = ACTION_DIMS,
+                 config: LearnerConfig | None = None) -> None:
+        self.config = config or LearnerConfig()
+        cfg = self.config
+        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden)
+        self.trainer = PPOTrainer(self.actor_critic, cfg.ppo)
+        self.curiosity = Curiosity(feature_dim, action_dims, cfg.forward_hidden, cfg.forward_lr,
+                                   cfg.forward_epochs, cfg.forward_minibatch_size)
+        self._pending: list[Rollout] = []
+
+    @property
+    def version(self) -> int:
+        """Version of the weights `policy_state_dict` returns."""
+        return self.trainer.version
+
+    @property
+    def new_samples(self) -> int:
+        return sum(len(r) for r in self._pending)
+
+    def add(self, rollout: Rollout) -> None:
+        if len(rollout):
+            self._pending.append(rollout)
+
+    def ready(self) -> bool:
+        return self.new_samples >= self.config.min_new_samples
+
+    def step(self) -> dict | None:
+        """Train on everything added since the last step, if there is enough; else None."""
+        if not self.ready():
+            return None
+        rollouts, self._pending = self._pending, []
+        cfg = self.config
+        features = torch.as_tensor(np.concatenate([r.features for r in rollouts]))
+        actions = torch.as_tensor(np.concatenate([r.actions for r in rollouts]))
+        next_features = torch.as_tensor(np.concatenate([r.next_features for r in rollouts]))
+        extrinsic = np.concatenate([r.extrinsic_rewards for r in rollouts])
+        raw, intrinsic = self.curiosity.rewards(features, actions, next_features)
+        forward_loss = self.curiosity.update(features, actions, next_features)
+        rewards = cfg.intrinsic_coef * intrinsic + cfg.extrinsic_coef * extrinsic
+
+        segments, start = [], 0
+        for r in rollouts:
+            end = start + len(r)
+            no_end = np.zeros(len(r), dtype=bool)  # a continuing task; each segment's last step bootstraps
+            segments.append(Segment(features=r.features, actions=r.actions, log_probs=r.log_probs,
+                                    rewards=rewards[start:end], next_features=r.next_features,
+                                    terminated=no_end, truncated=no_end, policy_versions=r.policy_versions))
+            start = end
+        stats = self.trainer.update(segments)
+        return {
+            **stats,
+            'rollouts': len(rollouts),
+            'rollouts_ending_at_gap': sum(r.ends_at_gap for r in rollouts),
+            'forward_loss': forward_loss,
+            'prediction_error_mean': float(raw.mean()),
+            'intrinsic_reward_mean': float(intrinsic.mean()),
+            'extrinsic_reward_mean': float(extrinsic.mean()),
+            'reward_mean': float(rewards.mean()),
+        }
+
+    def policy_state_dict(self) -> dict[str, torch.Tensor]:
+        """The actor-critic's weights, detached copies: what the policy node loads."""
+        return {k: v.detach().clone() for k, v in self.actor_critic.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {'trainer': self.trainer.state_dict(), 'curiosity': self.curiosity.state_dict(),
+                'pending': [r.state_dict() for r in self._pending]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.trainer.load_state_dict(state['trainer'])
+        self.curiosity.load_state_dict(state['curiosity'])
+        self._pending = [Rollout.from_state_dict(s) for s in state['pending']]
