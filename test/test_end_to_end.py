@@ -19,6 +19,7 @@ from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int64, UInt8MultiArray
 
+from ami_nodes import system
 from ami_nodes.persistence.weights import decode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import POLICY_MODEL, msg_to_blob, stamp_to_ns
@@ -71,6 +72,8 @@ def test_whole_system(tmp_path):
         rate = (len(images) - first_image) / (time.monotonic() - started)
         features_per_image = (len(features) - first_features) / (len(images) - first_image)
         end_state = world_state(config)
+        published = {spec.name: {name for name, _ in watcher.node.get_publisher_names_and_types_by_node(
+            spec.name, '/')} - {'/rosout', '/parameter_events'} for spec in system.NODES}
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(60)
     finally:
@@ -102,3 +105,24 @@ def test_whole_system(tmp_path):
     assert summary['held_inputs'] == {}, summary
     assert sum(summary['datagrams'].values()) > 50, summary
     assert 'Traceback' not in output, output[-3000:]
+    assert published == readme_topic_table(), 'README topic table and the running nodes differ'
+
+
+def readme_topic_table() -> dict[str, set[str]]:
+    """publisher -> topics, from the README's topic table ({a,b} lists expanded)."""
+    table: dict[str, set[str]] = {spec.name: set() for spec in system.NODES}
+    for line in (REPO / 'README.md').read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if len(cells) != 5 or not cells[0].startswith('`'):
+            continue
+        topic, publisher = cells[0].strip('`'), cells[3]
+        publishers = list(table) if publisher == 'every node' else [publisher]
+        if '{' in topic:
+            prefix, names = topic[:-1].split('{')
+            topics = {prefix + n for n in names.split(',')}
+        else:
+            topics = {topic if topic.startswith('/') else '/' + topic}
+        for node in publishers:
+            if node in table:
+                table[node] |= topics
+    return table

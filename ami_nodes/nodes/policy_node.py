@@ -17,6 +17,7 @@ from std_srvs.srv import SetBool
 from ami_nodes.action_space import ACTION_DIMS, NOOP, VelocityLimits, action_to_velocity
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
+from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, decode_weights
 from ami_nodes.ros import diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, action_to_msg,
@@ -135,7 +136,7 @@ class PolicyNode(Node):
             self._weights_lock.notify()
 
     def _apply_loop(self) -> None:
-        expected = {name: (tuple(t.shape), t.dtype) for name, t in self._model.state_dict().items()}
+        expected = tensor_spec(self._model.state_dict())
         while True:
             with self._weights_lock:
                 self._weights_lock.wait_for(lambda: self._incoming is not None or self._closing)
