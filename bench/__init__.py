@@ -1,0 +1,1 @@
+"""Benchmarks: evidence that the parts do what they claim, with numbers."""
