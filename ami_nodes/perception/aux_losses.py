@@ -102,12 +102,15 @@ class AuxLoss(nn.Module):
         return self.predictor(prev_features.detach(), action_one_hot)
 
     def forward(self, features: torch.Tensor, prediction: torch.Tensor | None, prev_features: torch.Tensor,
-                action_magnitude: float, history: torch.Tensor
+                action_magnitude: torch.Tensor | float, history: torch.Tensor
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and each enabled term (unweighted, detached) for logging.
 
-        prediction: `predict(prev_features, action)`, or None when the predictive term is off.
-        history: (N, D) detached recent features, oldest first, the newest being features_{t-1}.
+        features (B, D) live; row 0 is the frame that just arrived, any further rows are replayed
+        transitions. prediction: `predict(prev_features, action)` or None when the predictive term
+        is off. action_magnitude: scalar or (B,). history: (N, D) detached recent features of the
+        live stream, oldest first, the newest being row 0's features_{t-1}. The variance and
+        covariance terms see history and features together; the contrastive term only row 0.
         """
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
@@ -115,7 +118,7 @@ class AuxLoss(nn.Module):
             terms['predictive'] = predictive_coding_loss(prediction, features)
         if cfg.coherence:
             terms['coherence'] = coherence_loss(features, prev_features, action_magnitude)
-        if (cfg.variance or cfg.covariance) and history.shape[0] >= 1:
+        if (cfg.variance or cfg.covariance) and history.shape[0] + features.shape[0] >= 2:
             batch = torch.cat([history.detach(), features], dim=0)
             if cfg.variance:
                 terms['variance'] = variance_loss(batch, cfg.variance_target)
@@ -123,7 +126,7 @@ class AuxLoss(nn.Module):
                 terms['covariance'] = covariance_loss(batch)
         if cfg.contrastive and history.shape[0] > cfg.contrastive_gap:
             negatives = history[:-cfg.contrastive_gap]
-            terms['contrastive'] = contrastive_loss(features, history[-1:], negatives, cfg.contrastive_temperature)
+            terms['contrastive'] = contrastive_loss(features[:1], history[-1:], negatives, cfg.contrastive_temperature)
         weights = {'predictive': cfg.predictive, 'coherence': cfg.coherence, 'variance': cfg.variance,
                    'covariance': cfg.covariance, 'contrastive': cfg.contrastive}
         total = sum((weights[name] * value for name, value in terms.items()), features.new_zeros(()))

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from ami_nodes.action_space import action_magnitude, one_hot
-from ami_nodes.perception.aux_losses import AuxLoss, AuxLossConfig
+from ami_nodes.perception.aux_losses import ACTION_ONE_HOT_DIM, AuxLoss, AuxLossConfig
 from ami_nodes.perception.budget import BudgetController
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
+from ami_nodes.perception.frame_set import UNKNOWN_ACTION, FrameSet
 from ami_nodes.perception.preview import render_preview
 from ami_nodes.perception.stats import feature_summary
 
@@ -29,7 +30,10 @@ from ami_nodes.perception.stats import feature_summary
 class OnlinePerceptionConfig:
     """Everything a ROS parameter would set. `budget_s` > 0 turns on automatic train_every;
     `ema_decay` > 0 publishes an exponential moving average of the encoder instead of the
-    encoder itself (steadier features for the policy, one extra forward per frame)."""
+    encoder itself (steadier features for the policy, one extra forward per frame).
+    `replay_batch` > 0 adds that many transitions from a loss-prioritised frame set of
+    `frame_set_size` (seed 000) to every training step, so the anti-collapse terms see a
+    diverse batch of live features rather than one live vector against its recent past."""
 
     image_size: int = 84
     feature_dim: int = 64
@@ -40,6 +44,8 @@ class OnlinePerceptionConfig:
     ema_decay: float = 0.0
     history_size: int = 64
     stats_window: int = 256
+    replay_batch: int = 16
+    frame_set_size: int = 256
     seed: int = 0
     aux: AuxLossConfig = field(default_factory=AuxLossConfig)
 
@@ -79,19 +85,23 @@ class OnlinePerception:
         self._published: deque[np.ndarray] = deque(maxlen=cfg.stats_window)
         self._last_features: np.ndarray | None = None
         self._last_prediction: np.ndarray | None = None
+        self._prev_frame: np.ndarray | None = None
+        self.frame_set = (FrameSet(cfg.frame_set_size, cfg.image_size, cfg.seed)
+                          if cfg.replay_batch > 0 else None)
 
     def step(self, frame: np.ndarray, prev_action: Sequence[int] | None = None) -> PerceptionStep:
         """Encode `frame`; train on it if due. `prev_action` is the action taken since the last
         frame; None (unknown) predicts with a zero action and leaves coherence ungated."""
         start = perf_counter()
-        images = self._to_input(frame)
+        frame = self._resized(frame)
+        images = frame_to_tensor(frame, self.device)
         self._since_train += 1
         has_prev = len(self._history) > 0
         trained = has_prev and self._since_train >= self.train_every
         if trained:
             self._since_train = 0
             features = self.encoder(images)
-            total, terms = self._loss(features, prev_action)
+            total, terms = self._loss(features, frame, prev_action, replay=True)
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
@@ -102,12 +112,13 @@ class OnlinePerception:
         else:
             with torch.no_grad():
                 live = self.encoder(images)
-                total, terms = self._loss(live, prev_action) if has_prev else (None, {})
+                total, terms = self._loss(live, frame, prev_action, replay=False) if has_prev else (None, {})
         published = live
         if self.ema_encoder is not None:
             with torch.no_grad():
                 published = self.ema_encoder(images)
         self._history.append(live)
+        self._prev_frame = frame
         out = published[0].cpu().numpy().astype(np.float32)
         self._published.append(out)
         self._last_features = live[0].cpu().numpy()
@@ -120,25 +131,58 @@ class OnlinePerception:
             self.train_every = self.budget.observe(elapsed, trained)
         return PerceptionStep(out, losses, trained, elapsed, self.train_every)
 
-    def _loss(self, features: torch.Tensor, prev_action: Sequence[int] | None
+    def _loss(self, features: torch.Tensor, frame: np.ndarray, prev_action: Sequence[int] | None, replay: bool
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Aux loss of the live transition (row 0), plus replayed rows when `replay` and the
+        frame set is full enough; offers the live transition to the frame set."""
         prev = self._history[-1]
         history = torch.cat(list(self._history), dim=0)
-        if prev_action is None:
-            action, magnitude = None, 0.0
-        else:
-            action = torch.from_numpy(one_hot(prev_action)).to(self.device).unsqueeze(0)
-            magnitude = action_magnitude(prev_action)
-        prediction = self.aux.predict(prev, action) if self.config.aux.predictive else None
+        actions, magnitudes = self._encode_actions([prev_action])
+        indices = None
+        if replay and self.frame_set is not None and len(self.frame_set) >= self.config.replay_batch:
+            indices = self.frame_set.sample(self.config.replay_batch)
+            replayed, replayed_prev, replayed_actions, replayed_magnitudes = self._replay_rows(indices)
+            features = torch.cat([features, replayed])
+            prev = torch.cat([prev, replayed_prev])
+            actions = torch.cat([actions, replayed_actions])
+            magnitudes = torch.cat([magnitudes, replayed_magnitudes])
+        prediction = self.aux.predict(prev, actions) if self.config.aux.predictive else None
+        total, terms = self.aux(features, prediction, prev, magnitudes, history)
+        errors = ((prev if prediction is None else prediction) - features).detach().pow(2).mean(dim=-1).cpu().numpy()
         if prediction is not None:
             self._last_prediction = prediction[0].detach().cpu().numpy()
-        return self.aux(features, prediction, prev, magnitude, history)
+        if self.frame_set is not None:
+            if indices is not None:
+                self.frame_set.update_losses(indices, errors[1:])
+            if self._prev_frame is not None:
+                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]))
+        return total, terms
 
-    def _to_input(self, frame: np.ndarray) -> torch.Tensor:
+    def _encode_actions(self, actions: Sequence[Sequence[int] | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-hot rows (zeros for an unknown action) and action magnitudes (0 when unknown)."""
+        unknown = np.zeros(ACTION_ONE_HOT_DIM, np.float32)
+        rows = np.stack([unknown if a is None else one_hot(a) for a in actions])
+        magnitudes = np.array([0.0 if a is None else action_magnitude(a) for a in actions], np.float32)
+        return torch.from_numpy(rows).to(self.device), torch.from_numpy(magnitudes).to(self.device)
+
+    def _replay_rows(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Live features of replayed frames, detached features of their predecessors, actions."""
+        assert self.frame_set is not None
+        features = self.encoder(self._batch(self.frame_set.frames[indices]))
+        with torch.no_grad():
+            prev = self.encoder(self._batch(self.frame_set.prev_frames[indices]))
+        stored = self.frame_set.actions[indices]
+        actions, magnitudes = self._encode_actions([None if row[0] == UNKNOWN_ACTION else row for row in stored])
+        return features, prev, actions, magnitudes
+
+    def _batch(self, frames: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+
+    def _resized(self, frame: np.ndarray) -> np.ndarray:
         size = self.config.image_size
         if frame.shape[:2] != (size, size):
             frame = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
-        return frame_to_tensor(frame, self.device)
+        return frame
 
     def _make_ema(self) -> Encoder:
         ema = copy.deepcopy(self.encoder)
@@ -171,10 +215,11 @@ class OnlinePerception:
         return {k: v.detach().cpu().clone().contiguous() for k, v in self.published_encoder.state_dict().items()}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: tensors, nested dicts of tensors and plain Python only."""
+        """A snapshot (deep copy, so later training cannot change it) of everything needed to
+        resume: tensors, nested dicts/lists of tensors and plain Python only."""
         dim = self.config.feature_dim
         history = torch.cat(list(self._history), dim=0) if self._history else torch.zeros(0, dim)
-        return {
+        return copy.deepcopy({
             'config': asdict(self.config),
             'encoder': self.encoder.state_dict(),
             'predictor': self.aux.predictor.state_dict(),
@@ -183,8 +228,11 @@ class OnlinePerception:
             'counters': {'frames': self.frames, 'train_steps': self.train_steps,
                          'since_train': self._since_train, 'train_every': self.train_every},
             'budget': self.budget.state_dict() if self.budget is not None else {},
-            'history': history.detach().cpu().clone(),
-        }
+            'history': history.detach().cpu(),
+            'prev_frame': torch.from_numpy(self._prev_frame.copy()) if self._prev_frame is not None
+            else torch.zeros(0, dtype=torch.uint8),
+            'frame_set': self.frame_set.state_dict() if self.frame_set is not None else {},
+        })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`; refuses a state built for another shape."""
@@ -196,7 +244,7 @@ class OnlinePerception:
         self.aux.predictor.load_state_dict(state['predictor'])
         if self.ema_encoder is not None:
             self.ema_encoder.load_state_dict(state['ema_encoder'] or self.encoder.state_dict())
-        self.optimizer.load_state_dict(state['optimizer'])
+        self.optimizer.load_state_dict(copy.deepcopy(state['optimizer']))  # Adam keeps tensors it is given
         counters = state['counters']
         self.frames = int(counters['frames'])
         self.train_steps = int(counters['train_steps'])
@@ -204,6 +252,10 @@ class OnlinePerception:
         self.train_every = int(counters['train_every'])
         if self.budget is not None and state['budget']:
             self.budget.load_state_dict(state['budget'])
+        prev_frame = state['prev_frame']
+        self._prev_frame = prev_frame.numpy().copy() if prev_frame.numel() else None
+        if self.frame_set is not None and state['frame_set']:
+            self.frame_set.load_state_dict(state['frame_set'])
         self._history.clear()
         for row in state['history'].to(self.device):
             self._history.append(row.unsqueeze(0))

@@ -1,0 +1,1 @@
+"""Offline evaluations that turn "it learns" into numbers."""

@@ -1,0 +1,247 @@
+"""Does online self-supervised training make the encoder's features say more about the world?
+
+One process: a sticky random-action policy drives the built-in world at 20 Hz of simulated time,
+as fast as the CPU allows (no sleeping: the question is what the features learn per frame, not
+real-time pacing), while `OnlinePerception` trains on every frame for `--seconds` of wall time.
+Then frames are rendered at poses sampled uniformly over the free cells with uniform yaw, from
+a separate world instance (never seen in training), and three representations of the same
+frames are probed with the same ridge procedure: the trained encoder, the same encoder at its
+random initialisation, and raw area-downsampled pixels. Optionally `--encoder PATH` probes an
+encoder saved by the live system (safetensors) on the same frames.
+
+    python -m ami_nodes.eval.perception_probe --seconds 600 --out bench/results/perception_probe
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
+from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
+from ami_nodes.perception.encoder import Encoder, frame_to_tensor
+from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.perception.probe import classification_probe, majority_accuracy, regression_probe
+from ami_nodes.perception.stats import effective_rank
+from ami_nodes.world.sim import Pose, World, WorldConfig
+
+TICK_S = 0.05  # 20 Hz of simulated time per perception step
+PIXEL_SIZE = 21  # raw-pixel baseline: 84x84 area-averaged down to 21x21x3
+TARGETS = ('x', 'y', 'sin_yaw', 'cos_yaw')
+
+
+class StickyRandomPolicy:
+    """Random actions held for a random 1-10 ticks: long enough to turn and cross rooms."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.action: tuple[int, ...] = (0, 0, 0, 0, 0)
+        self.left = 0
+
+    def __call__(self) -> tuple[int, ...]:
+        if self.left <= 0:
+            self.action = tuple(int(self.rng.integers(0, n)) for n in ACTION_DIMS[:3]) + (
+                int(self.rng.random() < 0.05), int(self.rng.random() < 0.2))
+            self.left = int(self.rng.integers(1, 11))
+        self.left -= 1
+        return self.action
+
+
+def drive(world: World, action: tuple[int, ...], limits: VelocityLimits) -> None:
+    """Send an action to the world the way the OSC bridge sends it to VRChat."""
+    for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
+        world.apply_input(address, value)
+
+
+def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int
+                 ) -> list[dict[str, float]]:
+    """Run the world and online training for `seconds` of wall time; one log row per frame."""
+    policy, limits = StickyRandomPolicy(np.random.default_rng(seed)), VelocityLimits()
+    log: list[dict[str, float]] = []
+    prev_action: tuple[int, ...] | None = None
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        out = perception.step(world.render(), prev_action)
+        action = policy()
+        drive(world, action, limits)
+        world.step(TICK_S)
+        prev_action = action
+        log.append({'step_time_s': out.step_time_s, **out.losses})
+        if len(log) % 2000 == 0:
+            stats = perception.feature_stats()
+            log[-1].update({f'stat_{k}': v for k, v in stats.items()})
+            print(f'frame {len(log)}: loss {out.losses.get("total", 0.0):.4f} '
+                  f'std {stats["std"]:.3f} rank {stats["effective_rank"]:.1f} coverage {world.coverage():.2f}',
+                  file=sys.stderr, flush=True)
+    return log
+
+
+def held_out_set(config: WorldConfig, count: int, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Frames at uniformly sampled poses (movers at varied times), pose targets, in-view labels."""
+    world = World(config)
+    rng = np.random.default_rng(seed)
+    free = world.layout.free_cells
+    frames, targets, labels = [], [], []
+    for _ in range(count):
+        ix, iy = free[int(rng.integers(len(free)))]
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        pose = Pose(ix + rng.uniform(0.25, 0.75), iy + rng.uniform(0.25, 0.75), yaw)
+        world.step(float(rng.uniform(0.0, 1.0)))  # the agent holds still; the movers move on
+        frames.append(world.render(pose))
+        targets.append((pose.x, pose.y, math.sin(yaw), math.cos(yaw)))
+        labels.append(world.in_view(pose))
+    return frames, np.asarray(targets), np.asarray(labels)
+
+
+@torch.no_grad()
+def encode(encoder: Encoder, frames: list[np.ndarray]) -> np.ndarray:
+    size = encoder.image_size
+    batch = torch.cat([frame_to_tensor(_resize(f, size)) for f in frames])
+    return torch.cat([encoder(chunk) for chunk in batch.split(256)]).numpy()
+
+
+def raw_pixels(frames: list[np.ndarray], image_size: int) -> np.ndarray:
+    return np.stack([cv2.resize(_resize(f, image_size), (PIXEL_SIZE, PIXEL_SIZE), interpolation=cv2.INTER_AREA)
+                     .reshape(-1).astype(np.float32) / 255.0 for f in frames])
+
+
+def _resize(frame: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def probe_all(representations: dict[str, np.ndarray], targets: np.ndarray, labels: np.ndarray,
+              train_fraction: float = 0.7) -> dict[str, dict[str, float]]:
+    """Same split and same ridge procedure for every representation."""
+    cut = int(len(targets) * train_fraction)
+    results: dict[str, dict[str, float]] = {}
+    for name, x in representations.items():
+        r2, alpha = regression_probe(x[:cut], targets[:cut], x[cut:], targets[cut:])
+        accuracy, class_alpha = classification_probe(x[:cut], labels[:cut], x[cut:], labels[cut:])
+        row = {f'r2_{t}': float(v) for t, v in zip(TARGETS, r2)}
+        row.update({'r2_mean': float(r2.mean()), 'in_view_accuracy': accuracy, 'dims': int(x.shape[1]),
+                    'effective_rank': effective_rank(x), 'ridge_alpha': alpha, 'class_alpha': class_alpha})
+        results[name] = row
+    results['_chance'] = {'in_view_accuracy': majority_accuracy(labels[:cut], labels[cut:])}
+    return results
+
+
+def load_encoder(path: Path, image_size: int) -> Encoder:
+    from safetensors.torch import load_file
+    state = load_file(str(path))
+    encoder = Encoder(image_size, feature_dim=int(state['head.weight'].shape[0]))
+    encoder.load_state_dict(state)
+    return encoder.eval()
+
+
+def plot_curves(log: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    terms = sorted({k for row in log for k in row if k not in ('step_time_s',) and not k.startswith('stat_')})
+    fig, (ax_loss, ax_rank) = plt.subplots(1, 2, figsize=(12, 4))
+    window = max(1, len(log) // 200)
+    for term in terms:
+        values = np.array([row.get(term, np.nan) for row in log], dtype=float)
+        valid = ~np.isnan(values)
+        if valid.sum() > window:
+            smooth = np.convolve(values[valid], np.ones(window) / window, mode='valid')
+            ax_loss.plot(np.flatnonzero(valid)[window - 1:], smooth, label=term)
+    ax_loss.set_yscale('log')
+    ax_loss.set_xlabel('frame')
+    ax_loss.set_title(f'aux loss terms (moving mean of {window} frames)')
+    ax_loss.legend()
+    marks = [(i, row) for i, row in enumerate(log) if 'stat_effective_rank' in row]
+    if marks:
+        ax_rank.plot([i for i, _ in marks], [r['stat_effective_rank'] for _, r in marks], label='effective rank')
+        ax_rank.plot([i for i, _ in marks], [r['stat_std'] for _, r in marks], label='mean per-dim std')
+        ax_rank.legend()
+    ax_rank.set_xlabel('frame')
+    ax_rank.set_title('published features (last 256 frames)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary_markdown(report: dict, command: str) -> str:
+    lines = ['# Perception probe', '', f'Command: `{command}`', '',
+             f"Online training: {report['training']['frames']} frames ({report['training']['train_steps']} "
+             f"training steps) in {report['training']['seconds']:.0f} s wall, "
+             f"{report['training']['frames_per_s']:.1f} frames/s, median step "
+             f"{report['training']['median_step_ms']:.2f} ms; world coverage {report['training']['coverage']:.2f}.",
+             f"Held-out probe set: {report['probe_set']['frames']} frames at uniformly sampled poses "
+             f"(train {report['probe_set']['train']}, test {report['probe_set']['test']}).", '',
+             '| representation | dims | eff. rank | R² x | R² y | R² sin yaw | R² cos yaw | R² mean | in-view acc |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for name, row in report['probe'].items():
+        if name.startswith('_'):
+            continue
+        lines.append(f"| {name} | {row['dims']} | {row['effective_rank']:.1f} | {row['r2_x']:.3f} | {row['r2_y']:.3f} | "
+                     f"{row['r2_sin_yaw']:.3f} | {row['r2_cos_yaw']:.3f} | {row['r2_mean']:.3f} | "
+                     f"{row['in_view_accuracy']:.3f} |")
+    lines += ['', f"In-view majority-class accuracy (chance floor): {report['probe']['_chance']['in_view_accuracy']:.3f}.",
+              '', '![aux loss curve](aux_loss.png)', '']
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--seconds', type=float, default=600.0, help='wall time of online training')
+    parser.add_argument('--out', type=Path, default=Path('bench/results/perception_probe'))
+    parser.add_argument('--probe-frames', type=int, default=3000)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--train-every', type=int, default=1)
+    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.lr)
+    parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
+    parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    world_config = WorldConfig(seed=args.seed)
+    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every, lr=args.lr)
+    perception = OnlinePerception(config)
+    random_init = Encoder(config.image_size, config.feature_dim)
+    random_init.load_state_dict(perception.encoder_state())
+    world = World(world_config)
+    started = time.perf_counter()
+    log = train_online(perception, world, args.seconds, args.seed)
+    elapsed = time.perf_counter() - started
+
+    frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=args.seed + 1000)
+    trained = Encoder(config.image_size, config.feature_dim)
+    trained.load_state_dict(perception.encoder_state())
+    representations = {'online_trained': encode(trained.eval(), frames),
+                       'random_init': encode(random_init.eval(), frames),
+                       f'raw_pixels_{PIXEL_SIZE}x{PIXEL_SIZE}': raw_pixels(frames, config.image_size)}
+    if args.encoder is not None:
+        representations[f'external:{args.encoder.name}'] = encode(load_encoder(args.encoder, config.image_size), frames)
+    steps = np.array([row['step_time_s'] for row in log])
+    report = {
+        'command': 'python -m ami_nodes.eval.perception_probe ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        'training': {'seconds': elapsed, 'frames': len(log), 'train_steps': perception.train_steps,
+                     'frames_per_s': len(log) / elapsed, 'median_step_ms': float(np.median(steps) * 1e3),
+                     'coverage': world.coverage(), 'final_feature_stats': perception.feature_stats(),
+                     'config': asdict(config), 'world': asdict(world_config)},
+        'probe_set': {'frames': len(frames), 'train': int(len(frames) * 0.7),
+                      'test': len(frames) - int(len(frames) * 0.7)},
+        'probe': probe_all(representations, targets, labels),
+    }
+    (args.out / 'results.json').write_text(json.dumps(report, indent=2))
+    plot_curves(log, args.out / 'aux_loss.png')
+    (args.out / 'summary.md').write_text(summary_markdown(report, report['command']))
+    from safetensors.torch import save_file
+    save_file(perception.encoder_state(), str(args.out / 'encoder.safetensors'))
+    print(summary_markdown(report, report['command']))
+    return report
+
+
+if __name__ == '__main__':
+    main()

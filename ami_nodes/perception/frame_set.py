@@ -1,0 +1,69 @@
+"""Seed 000's loss-prioritised frame set: a fixed number of transitions the encoder finds hard.
+
+A new transition enters when the set has room or when its loss beats the lowest loss held,
+whose slot it takes; replaying refreshes the losses of what was replayed. Easy frames leave,
+hard ones stay, so replay batches stay diverse instead of being the last few similar frames.
+Each entry is (frame_{t-1}, frame_t, action_{t-1}) at the encoder's input size, uint8.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ami_nodes.action_space import ACTION_DIMS
+
+UNKNOWN_ACTION = -1
+
+
+class FrameSet:
+    """Fixed-capacity transitions with a loss each; `sample` returns indices and arrays."""
+
+    def __init__(self, capacity: int, image_size: int, seed: int = 0) -> None:
+        self.capacity = capacity
+        self.prev_frames = np.zeros((capacity, image_size, image_size, 3), np.uint8)
+        self.frames = np.zeros_like(self.prev_frames)
+        self.actions = np.full((capacity, len(ACTION_DIMS)), UNKNOWN_ACTION, np.int64)
+        self.losses = np.zeros(capacity, np.float64)
+        self.size = 0
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def offer(self, prev_frame: np.ndarray, frame: np.ndarray, action: Sequence[int] | None, loss: float) -> bool:
+        """Store the transition if there is room or it is harder than the easiest one held."""
+        if self.size < self.capacity:
+            slot = self.size
+            self.size += 1
+        else:
+            slot = int(np.argmin(self.losses))
+            if loss <= self.losses[slot]:
+                return False
+        self.prev_frames[slot], self.frames[slot] = prev_frame, frame
+        self.actions[slot] = UNKNOWN_ACTION if action is None else action
+        self.losses[slot] = loss
+        return True
+
+    def sample(self, count: int) -> np.ndarray:
+        """Indices of `count` distinct entries, uniformly."""
+        return self.rng.choice(self.size, size=min(count, self.size), replace=False)
+
+    def update_losses(self, indices: np.ndarray, losses: np.ndarray) -> None:
+        self.losses[indices] = losses
+
+    def state_dict(self) -> dict[str, torch.Tensor | int]:
+        n = self.size
+        return {'size': n, 'prev_frames': torch.from_numpy(self.prev_frames[:n].copy()),
+                'frames': torch.from_numpy(self.frames[:n].copy()),
+                'actions': torch.from_numpy(self.actions[:n].copy()),
+                'losses': torch.from_numpy(self.losses[:n].copy())}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor | int]) -> None:
+        n = min(int(state['size']), self.capacity)
+        self.size = n
+        self.prev_frames[:n] = state['prev_frames'][:n].numpy()
+        self.frames[:n] = state['frames'][:n].numpy()
+        self.actions[:n] = state['actions'][:n].numpy()
+        self.losses[:n] = state['losses'][:n].numpy()

@@ -1,0 +1,106 @@
+"""Each auxiliary term on its own, and their combination."""
+import pytest
+import torch
+
+from ami_nodes.perception.aux_losses import (
+    ACTION_ONE_HOT_DIM, AuxLoss, AuxLossConfig, Predictor, coherence_loss, contrastive_loss,
+    covariance_loss, predictive_coding_loss, variance_loss)
+
+torch.set_num_threads(1)
+
+
+def test_predictive_coding_trains_predictor_and_encoder_side_but_not_the_past():
+    predictor = Predictor(8)
+    prev = torch.randn(1, 8, requires_grad=True)
+    features = torch.randn(1, 8, requires_grad=True)
+    prediction = predictor(prev.detach(), torch.zeros(1, ACTION_ONE_HOT_DIM))
+    predictive_coding_loss(prediction, features).backward()
+    assert features.grad is not None and features.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in predictor.parameters())
+    assert prev.grad is None
+
+
+def test_predictive_coding_is_zero_for_a_perfect_prediction():
+    f = torch.randn(1, 8)
+    assert predictive_coding_loss(f, f.clone()) == 0
+
+
+def test_predictor_uses_the_action():
+    predictor = Predictor(8)
+    prev = torch.randn(1, 8)
+    a, b = torch.zeros(1, ACTION_ONE_HOT_DIM), torch.zeros(1, ACTION_ONE_HOT_DIM)
+    b[0, 1] = 1.0
+    assert not torch.allclose(predictor(prev, a), predictor(prev, b))
+
+
+def test_coherence_is_divided_by_one_plus_action_magnitude():
+    f, prev = torch.ones(1, 4), torch.zeros(1, 4)
+    still = coherence_loss(f, prev, 0.0)
+    acting = coherence_loss(f, prev, 3.0)
+    assert still == pytest.approx(1.0)
+    assert acting == pytest.approx(0.25)
+
+
+def test_coherence_does_not_push_the_previous_step():
+    f = torch.ones(1, 4, requires_grad=True)
+    prev = torch.zeros(1, 4, requires_grad=True)
+    coherence_loss(f, prev, 0.0).backward()
+    assert prev.grad is None and f.grad.abs().sum() > 0
+
+
+def test_variance_hinge_zero_when_spread_and_positive_when_collapsed():
+    spread = torch.randn(256, 8) * 3.0
+    assert variance_loss(spread, target=1.0) == 0
+    collapsed = torch.ones(256, 8)
+    assert variance_loss(collapsed, target=1.0) > 0.9
+
+
+def test_covariance_penalises_correlated_dimensions():
+    torch.manual_seed(0)
+    independent = torch.randn(2000, 4)
+    base = torch.randn(2000, 1)
+    correlated = base.repeat(1, 4)
+    assert covariance_loss(independent) < 0.05
+    assert covariance_loss(correlated) > 1.0
+
+
+def test_contrastive_prefers_the_near_step():
+    positive = torch.tensor([[1.0, 0.0, 0.0]])
+    negatives = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    near = contrastive_loss(torch.tensor([[0.9, 0.1, 0.0]]), positive, negatives)
+    far = contrastive_loss(torch.tensor([[0.1, 0.9, 0.0]]), positive, negatives)
+    assert near < far
+
+
+def _inputs(aux, d=8, n=20, action=True):
+    history = torch.randn(n, d)
+    prev = history[-1:]
+    one_hot = torch.zeros(1, ACTION_ONE_HOT_DIM) if action else None
+    return aux.predict(prev, one_hot), prev, history
+
+
+def test_aux_loss_reports_only_enabled_terms():
+    config = AuxLossConfig(predictive=1.0, coherence=0.0, variance=1.0, covariance=0.0, contrastive=0.5,
+                           contrastive_gap=5)
+    aux = AuxLoss(8, config)
+    features = torch.randn(1, 8, requires_grad=True)
+    prediction, prev, history = _inputs(aux)
+    total, terms = aux(features, prediction, prev, 1.0, history)
+    assert set(terms) == {'predictive', 'variance', 'contrastive'}
+    expected = terms['predictive'] + terms['variance'] + 0.5 * terms['contrastive']
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+    total.backward()
+    assert features.grad.abs().sum() > 0
+
+
+def test_unknown_action_predicts_with_zero_action():
+    aux = AuxLoss(8)
+    prev = torch.randn(1, 8)
+    assert torch.equal(aux.predict(prev, None), aux.predict(prev, torch.zeros(1, ACTION_ONE_HOT_DIM)))
+
+
+def test_contrastive_waits_for_enough_history():
+    aux = AuxLoss(8, AuxLossConfig(contrastive=1.0, contrastive_gap=10))
+    prediction, prev, history = _inputs(aux, n=5)
+    _, terms = aux(torch.randn(1, 8), prediction, prev, 0.0, history)
+    assert 'contrastive' not in terms

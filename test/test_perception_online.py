@@ -1,0 +1,178 @@
+"""OnlinePerception on a tiny synthetic stream: a camera panning over a striped panorama."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from ami_nodes.perception.aux_losses import AuxLossConfig
+from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+
+torch.set_num_threads(1)
+
+
+class Panorama:
+    """Turning left/right (head 2) pans an 84-pixel window over random coloured stripes."""
+
+    def __init__(self, seed: int = 0, size: int = 84) -> None:
+        rng = np.random.default_rng(seed)
+        stripes = (rng.random((1, 80, 3)) * 255).astype(np.uint8)
+        self.image = np.repeat(np.repeat(stripes, 6, axis=1), size, axis=0)
+        self.size = size
+        self.x = 0
+        self.rng = rng
+
+    def step(self) -> tuple[np.ndarray, tuple[int, ...]]:
+        action = (0, 0, int(self.rng.integers(0, 3)), 0, 0)
+        self.x = (self.x + {0: 0, 1: 5, 2: -5}[action[2]]) % (self.image.shape[1] - self.size)
+        return self.image[:, self.x:self.x + self.size].copy(), action
+
+
+def _run(perception, steps, seed=0):
+    world = Panorama(seed)
+    return [perception.step(*world.step()) for _ in range(steps)]
+
+
+def test_step_output_and_flow():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=16, replay_batch=0))
+    first, second = _run(perception, 2)
+    assert first.features.dtype == np.float32 and first.features.shape == (16,)
+    assert not first.trained and first.losses == {}
+    assert second.trained
+    assert {'predictive', 'coherence', 'variance', 'covariance', 'total'} <= set(second.losses)
+    assert second.step_time_s > 0 and second.train_every == 1
+
+
+def test_training_changes_the_encoder_and_publishes_pre_step_features():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=16, replay_batch=0))
+    world = Panorama()
+    perception.step(*world.step())
+    frame, action = world.step()
+    before = perception.encoder(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255).detach()
+    out = perception.step(frame, action)
+    np.testing.assert_allclose(out.features, before[0].numpy(), rtol=1e-5, atol=1e-6)
+    after = perception.encoder(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255).detach()
+    assert not torch.allclose(before, after)
+
+
+def test_train_every_k_frames():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, train_every=3, replay_batch=0))
+    trained = [s.trained for s in _run(perception, 10)]
+    assert trained == [False, False, True, False, False, True, False, False, True, False]
+    assert perception.train_steps == 3
+    assert 'total' in _run(perception, 1)[0].losses  # forward-only frames still report the loss
+
+
+def test_missing_action_degrades_to_action_free_loss():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0))
+    world = Panorama()
+    perception.step(world.step()[0], None)
+    out = perception.step(world.step()[0], None)
+    assert out.trained and np.isfinite(out.losses['total'])
+
+
+def test_wrong_sized_frames_are_resized():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0))
+    assert perception.step(np.zeros((120, 160, 3), np.uint8)).features.shape == (8,)
+
+
+def test_budget_mode_raises_train_every_under_a_tiny_budget():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, budget_s=1e-5, max_train_every=8, replay_batch=0))
+    steps = _run(perception, 12)
+    assert steps[-1].train_every == 8
+
+
+def test_ema_encoder_is_published_and_lags():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, ema_decay=0.9, replay_batch=0))
+    _run(perception, 5)
+    ema = perception.encoder_state()
+    online = perception.encoder.state_dict()
+    assert set(ema) == set(online)
+    assert not torch.allclose(ema['head.weight'], online['head.weight'])
+
+
+def _assert_plain(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert isinstance(key, (str, int))
+            _assert_plain(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _assert_plain(item)
+    else:
+        assert value is None or isinstance(value, (torch.Tensor, int, float, str, bool)), type(value)
+
+
+def test_state_dict_round_trip_resumes_identically():
+    config = OnlinePerceptionConfig(feature_dim=8, ema_decay=0.5, replay_batch=2, frame_set_size=4)
+    original = OnlinePerception(config)
+    _run(original, 6)
+    state = original.state_dict()
+    _assert_plain(state)
+    assert {'encoder', 'predictor', 'ema_encoder', 'optimizer', 'counters', 'history', 'budget', 'frame_set'} <= set(state)
+    restored_state = copy.deepcopy(state)
+    restored = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, ema_decay=0.5, replay_batch=2, frame_set_size=4,
+                                                          seed=99))
+    restored.load_state_dict(restored_state)
+    restored.frame_set.rng = np.random.default_rng(1)
+    original.frame_set.rng = np.random.default_rng(1)
+    frame = np.full((84, 84, 3), 77, np.uint8)
+    a = original.step(frame, (1, 0, 0, 0, 0))
+    b = restored.step(frame, (1, 0, 0, 0, 0))
+    np.testing.assert_allclose(a.features, b.features, rtol=1e-6)
+    assert a.losses['total'] == pytest.approx(b.losses['total'], rel=1e-5)
+    assert restored.frames == original.frames and restored.train_steps == original.train_steps
+
+
+def test_state_from_another_shape_is_refused():
+    state = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0)).state_dict()
+    with pytest.raises(ValueError):
+        OnlinePerception(OnlinePerceptionConfig(feature_dim=16, replay_batch=0)).load_state_dict(state)
+
+
+def test_preview_and_stats():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0))
+    steps = _run(perception, 20)
+    image = perception.preview_image(np.zeros((84, 84, 3), np.uint8))
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert image[:, 168:].any()  # the feature strips are drawn
+    stats = perception.feature_stats(10)
+    assert stats['count'] == 10 and stats['std'] > 0
+    assert len(steps) == 20
+
+
+def test_collapsed_encoder_is_not_a_minimum_of_the_total_loss():
+    """Start with every output equal; optimising the aux loss must spread the features."""
+    config = OnlinePerceptionConfig(feature_dim=16, lr=1e-3, replay_batch=0, aux=AuxLossConfig())
+    perception = OnlinePerception(config)
+    with torch.no_grad():
+        perception.encoder.head.weight.zero_()
+        perception.encoder.head.bias.fill_(0.3)
+    collapsed = _run(perception, 40)
+    start = np.stack([s.features for s in collapsed[:2]])  # published before any optimiser step
+    assert np.abs(start - 0.3).max() < 1e-6
+    _run(perception, 260, seed=1)
+    stats = perception.feature_stats(100)
+    assert stats['std'] > 0.1
+    assert stats['effective_rank'] > 1.5  # batch-1 online training spreads few directions; see docs
+
+
+def test_without_anti_collapse_terms_nothing_spreads_a_collapsed_encoder():
+    """The control for the test above: coherence alone keeps a collapsed encoder collapsed."""
+    config = OnlinePerceptionConfig(feature_dim=16, lr=1e-3, replay_batch=0, aux=AuxLossConfig(
+        predictive=0.0, coherence=1.0, variance=0.0, covariance=0.0))
+    perception = OnlinePerception(config)
+    with torch.no_grad():
+        perception.encoder.head.weight.zero_()
+        perception.encoder.head.bias.fill_(0.3)
+    _run(perception, 100)
+    assert perception.feature_stats(50)['std'] < 1e-4
+
+
+def test_replay_adds_frame_set_rows_to_training_steps():
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=4, frame_set_size=8))
+    steps = _run(perception, 12)
+    assert len(perception.frame_set) == 8  # every transition after the first is offered until full
+    assert all(np.isfinite(s.losses['total']) for s in steps[1:])
+    perception.step(np.zeros((84, 84, 3), np.uint8), None)  # unknown actions are stored and replayed too
+    assert np.isfinite(perception.step(np.zeros((84, 84, 3), np.uint8), None).losses['total'])
