@@ -1,14 +1,18 @@
 """CartPole-v1 with the learner's own PPOTrainer: evidence that the PPO core learns.
 
     python -m bench.cartpole_ppo --seeds 5 --steps 100000
+    python -m bench.cartpole_ppo --seeds 5 --steps 100000 --lag 2 --vtrace   # stale behaviour policy
 
+`--lag K` makes the environments act with the weights of K updates ago, as the robot's policy
+node does while the learner runs ahead; the trainer then sees lag K on every sample.
 Hyper-parameters follow RL Zoo's tuned PPO for CartPole-v1 (8 envs x 32 steps, 20 epochs,
 gamma 0.98, lambda 0.8, lr 1e-3 annealed to 0, 64x64 tanh), which solves it in 1e5 steps.
-Writes bench/results/cartpole_ppo.{json,md}.
+Writes bench/results/cartpole_ppo[_lagK[_vtrace]].{json,md}.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -25,15 +29,16 @@ import torch
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.learning.ppo import PPOConfig, PPOTrainer, Segment
 
+FIELDS = ('features', 'actions', 'log_probs', 'rewards', 'next_features', 'terminated', 'truncated')
 SOLVED = 475.0
 WINDOW = 20
 RESULTS = Path(__file__).resolve().parent / 'results'
 
 
-def cartpole_config() -> PPOConfig:
+def cartpole_config(lag: int = 0, use_vtrace: bool = False) -> PPOConfig:
     return PPOConfig(lr=1e-3, gamma=0.98, gae_lambda=0.8, clip=0.2, epochs=20, minibatch_size=256,
                      entropy_coef=0.0, value_coef=0.5, max_grad_norm=0.5, normalize_advantages=True,
-                     max_policy_lag=0, vtrace=False)
+                     max_policy_lag=lag, vtrace=use_vtrace)
 
 
 def evaluate(model: ActorCritic, seed: int, episodes: int) -> float:
@@ -53,7 +58,7 @@ def evaluate(model: ActorCritic, seed: int, episodes: int) -> float:
 
 
 def train(seed: int, total_steps: int, n_envs: int = 8, n_steps: int = 32, config: PPOConfig | None = None,
-          eval_episodes: int = 10) -> dict:
+          eval_episodes: int = 10, lag: int = 0) -> dict:
     """Train one seed; returns steps to a rolling mean >= 475, final returns and wall time."""
     config = config or cartpole_config()
     torch.manual_seed(seed)
@@ -63,25 +68,25 @@ def train(seed: int, total_steps: int, n_envs: int = 8, n_steps: int = 32, confi
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     model = ActorCritic(feature_dim=4, action_dims=(2,), hidden=64)
     trainer = PPOTrainer(model, config)
+    snapshots = deque([(0, copy.deepcopy(model))], maxlen=lag + 1)  # (version, weights) the envs may act with
     obs, _ = envs.reset(seed=seed)
     running = np.zeros(n_envs)
     recent: deque[float] = deque(maxlen=WINDOW)
     episodes, steps, steps_to_solve = 0, 0, None
-    curve = []
+    curve, lags = [], []
     n_updates = total_steps // (n_envs * n_steps)
     for update in range(n_updates):
         trainer.set_learning_rate(config.lr * (1.0 - update / n_updates))
-        buf = {k: [] for k in ('features', 'actions', 'log_probs', 'rewards', 'next_features', 'terminated', 'truncated')}
+        behaviour_version, behaviour = snapshots[0]
+        buf = {k: [] for k in FIELDS}
         for _ in range(n_steps):
-            out = model.act_batch(obs)
+            out = behaviour.act_batch(obs)
             next_obs, reward, terminated, truncated, info = envs.step(out.actions[:, 0])
             final = next_obs.copy()
             if '_final_obs' in info:
                 for i in np.flatnonzero(info['_final_obs']):
                     final[i] = info['final_obs'][i]
-            for key, value in (('features', obs), ('actions', out.actions), ('log_probs', out.log_probs),
-                               ('rewards', reward), ('next_features', final), ('terminated', terminated),
-                               ('truncated', truncated)):
+            for key, value in zip(FIELDS, (obs, out.actions, out.log_probs, reward, final, terminated, truncated)):
                 buf[key].append(value)
             running += reward
             for i in np.flatnonzero(terminated | truncated):
@@ -93,9 +98,10 @@ def train(seed: int, total_steps: int, n_envs: int = 8, n_steps: int = 32, confi
             if steps_to_solve is None and len(recent) == WINDOW and np.mean(recent) >= SOLVED:
                 steps_to_solve = steps
         arrays = {k: np.stack(v, axis=0) for k, v in buf.items()}  # (T, envs, ...)
-        segments = [Segment(policy_versions=np.full(n_steps, trainer.version),
+        segments = [Segment(policy_versions=np.full(n_steps, behaviour_version),
                             **{k: v[:, i] for k, v in arrays.items()}) for i in range(n_envs)]
-        trainer.update(segments)
+        lags.append(trainer.update(segments)['lag_mean'])
+        snapshots.append((trainer.version, copy.deepcopy(model)))
         if recent:
             curve.append((steps, float(np.mean(recent))))
     envs.close()
@@ -107,6 +113,8 @@ def train(seed: int, total_steps: int, n_envs: int = 8, n_steps: int = 32, confi
         'final_rolling_mean': float(np.mean(recent)) if recent else 0.0,
         'final_greedy_eval_mean': evaluate(model, seed=10_000 + seed, episodes=eval_episodes),
         'wall_s': round(time.perf_counter() - start, 2),
+        'policy_lag_mean': float(np.mean(lags)),
+        'samples_dropped_lag': trainer.samples_dropped_lag,
         'curve': curve[:: max(1, len(curve) // 50)],
     }
 
@@ -114,11 +122,12 @@ def train(seed: int, total_steps: int, n_envs: int = 8, n_steps: int = 32, confi
 def machine() -> dict:
     cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
                 if line.startswith('model name')), platform.processor())
-    return {'nproc': os.cpu_count(), 'cpu_model': cpu, 'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
+    return {'nproc': os.cpu_count(), 'cpu_model': cpu, 'torch': torch.__version__,
+            'torch_threads': torch.get_num_threads(),
             'gymnasium': gym.__version__, 'python': platform.python_version()}
 
 
-def write_report(runs: list[dict], command: str, config: PPOConfig) -> None:
+def write_report(runs: list[dict], command: str, config: PPOConfig, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     solved = [r['steps_to_rolling_mean_475'] for r in runs if r['steps_to_rolling_mean_475'] is not None]
     summary = {
@@ -129,40 +138,49 @@ def write_report(runs: list[dict], command: str, config: PPOConfig) -> None:
         'mean_wall_s': float(np.mean([r['wall_s'] for r in runs])),
     }
     report = {'command': command, 'machine': machine(), 'config': asdict(config), 'summary': summary, 'runs': runs}
-    (RESULTS / 'cartpole_ppo.json').write_text(json.dumps(report, indent=2) + '\n')
+    (RESULTS / f'{name}.json').write_text(json.dumps(report, indent=2) + '\n')
     m = report['machine']
     lines = [
         '# PPO on CartPole-v1 (the learner\'s PPOTrainer)', '',
         f'Command: `{command}`', '',
         f'Machine: {m["nproc"]} cores, {m["cpu_model"]}, torch {m["torch"]} ({m["torch_threads"]} thread), '
         f'gymnasium {m["gymnasium"]}, Python {m["python"]}', '',
+        f'Behaviour policy lag: {config.max_policy_lag} versions (mean measured '
+        f'{np.mean([r["policy_lag_mean"] for r in runs]):.2f}); advantages: '
+        f'{"V-trace" if config.vtrace else "GAE"}.', '',
         f'Goal: rolling mean of the last {WINDOW} episodes >= {SOLVED:.0f} within the step budget.', '',
         '| seed | steps to rolling mean >= 475 | final rolling mean | final greedy eval (10 ep) | wall s |',
         '|---:|---:|---:|---:|---:|',
     ]
     for r in runs:
-        lines.append(f'| {r["seed"]} | {r["steps_to_rolling_mean_475"] or "not reached"} | {r["final_rolling_mean"]:.1f} '
+        lines.append(f'| {r["seed"]} | {r["steps_to_rolling_mean_475"] or "not reached"} '
+                     f'| {r["final_rolling_mean"]:.1f} '
                      f'| {r["final_greedy_eval_mean"]:.1f} | {r["wall_s"]:.1f} |')
     lines += ['', f'Solved: {summary["seeds_solved"]} seeds; median steps to 475: {summary["median_steps_to_475"]}; '
               f'mean final rolling mean {summary["mean_final_rolling_mean"]:.1f}; '
-              f'mean greedy eval {summary["mean_final_greedy_eval"]:.1f}; mean wall {summary["mean_wall_s"]:.1f} s.', '']
-    (RESULTS / 'cartpole_ppo.md').write_text('\n'.join(lines))
+              f'mean greedy eval {summary["mean_final_greedy_eval"]:.1f}; '
+              f'mean wall {summary["mean_wall_s"]:.1f} s.', '']
+    (RESULTS / f'{name}.md').write_text('\n'.join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seeds', type=int, default=5)
     parser.add_argument('--steps', type=int, default=100_000)
+    parser.add_argument('--lag', type=int, default=0, help='act with the weights of this many updates ago')
+    parser.add_argument('--vtrace', action='store_true', help='V-trace advantages instead of GAE')
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    config = cartpole_config()
+    config = cartpole_config(args.lag, args.vtrace)
+    name = 'cartpole_ppo' + (f'_lag{args.lag}' if args.lag else '') + ('_vtrace' if args.vtrace else '')
     runs = []
     for seed in range(args.seeds):
-        run = train(seed, args.steps, config=config)
+        run = train(seed, args.steps, config=config, lag=args.lag)
         print(f'seed {seed}: steps to 475 {run["steps_to_rolling_mean_475"]}, final rolling mean '
-              f'{run["final_rolling_mean"]:.1f}, greedy {run["final_greedy_eval_mean"]:.1f}, {run["wall_s"]:.1f} s', flush=True)
+              f'{run["final_rolling_mean"]:.1f}, greedy {run["final_greedy_eval_mean"]:.1f}, {run["wall_s"]:.1f} s',
+              flush=True)
         runs.append(run)
-    write_report(runs, 'python -m bench.cartpole_ppo ' + ' '.join(sys.argv[1:] if argv is None else argv), config)
+    write_report(runs, 'python -m bench.cartpole_ppo ' + ' '.join(sys.argv[1:] if argv is None else argv), config, name)
 
 
 if __name__ == '__main__':

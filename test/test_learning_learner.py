@@ -81,7 +81,8 @@ def test_exported_weights_load_into_a_policy_and_checkpoints_load_without_pickle
     policy = ActorCritic(D, ACTION_DIMS, 32)
     policy.load_state_dict(learner.policy_state_dict())
     x = np.ones(D, np.float32)
-    assert policy.act(x, deterministic=True).action.tolist() == learner.actor_critic.act(x, deterministic=True).action.tolist()
+    expected = learner.actor_critic.act(x, deterministic=True).action.tolist()
+    assert policy.act(x, deterministic=True).action.tolist() == expected
 
     blob = io.BytesIO()
     torch.save(learner.state_dict(), blob)

@@ -22,7 +22,9 @@ class MultiCategorical:
     """Independent categoricals, one per head; log-prob and entropy are sums over heads."""
 
     def __init__(self, logits: torch.Tensor, action_dims: Sequence[int]) -> None:
-        self.heads = [Categorical(logits=part) for part in torch.split(logits, list(action_dims), dim=-1)]
+        # validate_args=False: argument checks cost more than the sampling on the policy's hot path
+        self.heads = [Categorical(logits=part, validate_args=False)
+                      for part in torch.split(logits, list(action_dims), dim=-1)]
 
     def sample(self) -> torch.Tensor:
         return torch.stack([head.sample() for head in self.heads], dim=-1)
@@ -88,7 +90,8 @@ class ActorCritic(nn.Module):
     def value(self, features: torch.Tensor) -> torch.Tensor:
         return self.critic(features).squeeze(-1)
 
-    def evaluate(self, features: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def evaluate(self, features: torch.Tensor,
+                 actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-prob of `actions`, entropy and value, with gradients: the PPO loss's inputs."""
         dist = self.distribution(features)
         return dist.log_prob(actions), dist.entropy(), self.value(features)

@@ -68,7 +68,8 @@ class Curiosity:
         self.minibatch_size = minibatch_size
         self.error_stats = RunningMeanStd(horizon=norm_horizon)
 
-    def rewards(self, features: torch.Tensor, actions: torch.Tensor, next_features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def rewards(self, features: torch.Tensor, actions: torch.Tensor,
+                next_features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Raw errors and normalised intrinsic rewards, with the model as it is now; updates the
         normaliser with these errors first, so the first batch is already on a unit scale."""
         with torch.no_grad():
