@@ -148,16 +148,24 @@ class PPOTrainer:
         advantages, returns = advantages[keep], returns[keep]
 
         with torch.no_grad():
-            start_lr = self.actor_critic.evaluate(features, actions)[0] - behaviour_lp
-            stats['behaviour_kl'] = float(((start_lr.exp() - 1) - start_lr).mean())
+            start = self.actor_critic.evaluate(features, actions)[0] - behaviour_lp
+            stats['behaviour_kl'] = float(((start.exp() - 1) - start).mean())
+        stats.update(self._optimise(features, actions, behaviour_lp, advantages, returns))
+        self.version += 1
+        self.samples_trained += n_kept
+        return {**stats, 'updated': True, 'new_version': self.version}
+
+    def _optimise(self, features: torch.Tensor, actions: torch.Tensor, behaviour_lp: torch.Tensor,
+                  advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+        """`epochs` passes of minibatch steps; returns mean losses and the last epoch's KL."""
+        cfg = self.config
         sums = {'policy_loss': 0.0, 'value_loss': 0.0, 'entropy': 0.0, 'clip_fraction': 0.0, 'grad_norm': 0.0}
         steps = 0
         for _ in range(cfg.epochs):
             kls = []
-            for idx in torch.randperm(n_kept).split(cfg.minibatch_size):
+            for idx in torch.randperm(features.shape[0]).split(cfg.minibatch_size):
                 log_prob, entropy, value = self.actor_critic.evaluate(features[idx], actions[idx])
                 log_ratio = log_prob - behaviour_lp[idx]
-                ratio = log_ratio.exp()
                 adv = advantages[idx]
                 if cfg.normalize_advantages and adv.numel() > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -169,6 +177,7 @@ class PPOTrainer:
                 grad_norm = nn.utils.clip_grad_norm_(self.actor_critic.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
+                    ratio = log_ratio.exp()
                     kls.append(float(((ratio - 1) - log_ratio).mean()))
                     sums['clip_fraction'] += float(((ratio - 1).abs() > cfg.clip).float().mean())
                 sums['policy_loss'] += policy_loss.item()
@@ -176,10 +185,7 @@ class PPOTrainer:
                 sums['entropy'] += entropy.mean().item()
                 sums['grad_norm'] += float(grad_norm)
                 steps += 1
-        self.version += 1
-        self.samples_trained += n_kept
-        return {**stats, **{k: v / steps for k, v in sums.items()}, 'approx_kl': float(np.mean(kls)),
-                'updated': True, 'new_version': self.version}
+        return {**{k: v / steps for k, v in sums.items()}, 'approx_kl': float(np.mean(kls))}
 
     def state_dict(self) -> dict:
         """A deep copy, so the snapshot stays as it was while training goes on (take it between updates)."""
