@@ -52,10 +52,11 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument('checkpoint_dir', 'checkpoints', 'Folder where checkpoints are written'),
     LaunchArgument('checkpoint', '', "Resume from a checkpoint folder, or 'latest'"),
     LaunchArgument('log_dir', 'runs', 'Folder of TensorBoard training logs'),
+    LaunchArgument('run_name', '', 'Training-log run folder (empty: the launch time)'),
 )
 
 #: Parameters every node gets from the launch arguments of the same name.
-SHARED_FROM_ARGUMENTS = ('checkpoint_dir', 'checkpoint', 'log_dir')
+SHARED_FROM_ARGUMENTS = ('checkpoint_dir', 'checkpoint', 'log_dir', 'run_name')
 
 
 def nodes_for(actuator: str) -> list[NodeSpec]:

@@ -15,6 +15,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from ami_nodes import system
+from ami_nodes.monitoring.training_log import default_run_name
 
 
 def _nodes(context):
@@ -22,6 +23,7 @@ def _nodes(context):
     actuator = LaunchConfiguration('actuator').perform(context)
     shared = {name: LaunchConfiguration(name).perform(context)
               for name in system.SHARED_FROM_ARGUMENTS}
+    shared['run_name'] = shared['run_name'] or default_run_name()
     with open(config) as stream:
         description = yaml.safe_load(stream)
     world_params = description.get(system.WORLD_SECTION, {}).get('ros__parameters', {})

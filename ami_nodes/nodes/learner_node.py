@@ -7,6 +7,7 @@ version than the newest for a while (a late joiner, a lost sample), the newest i
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 
@@ -14,7 +15,7 @@ import torch
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, UInt8MultiArray
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.learning.learner import CuriosityPPOLearner, LearnerConfig
@@ -22,7 +23,7 @@ from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
-from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience
 from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.params import Param, declare
@@ -56,7 +57,21 @@ PARAMETERS = (
     Param('republish_after', 2.0, 'Re-publish the newest weights when the policy lags this '
           'long (s)', 0.1, 3600.0),
     Param('seed', 1, 'Seed of the learner initial weights', 0, 2**31 - 1),
+    Param('checkpoint_period', 300.0, 'Take a checkpoint every N seconds (0: only on request)',
+          0.0, 1e9),
+    Param('checkpoint_keep', 5, 'Keep the newest N checkpoints', 1, 100000),
+    Param('checkpoint_parts', ['learner_node', 'perception_node', 'policy_node'],
+          'Nodes whose parts make a checkpoint whole; one missing means no checkpoint'),
+    Param('checkpoint_timeout', 15.0, 'Seconds to wait for every node part of a checkpoint',
+          0.1, 3600.0),
+    *checkpointing.PARAMETERS,
 )
+
+
+#: Training statistics published for rqt_plot and written to the training log.
+LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss', 'policy_loss',
+                'value_loss', 'entropy', 'approx_kl', 'clip_fraction', 'explained_variance',
+                'lag_mean', 'lag_max', 'samples_dropped_lag', 'version')
 
 
 class LearnerNode(Node):
@@ -77,6 +92,13 @@ class LearnerNode(Node):
                           max_grad_norm=self.p.max_grad_norm,
                           max_policy_lag=self.p.max_policy_lag, vtrace=self.p.vtrace)))
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
+        self._train_lock = threading.Lock()
+        self._updates = 0
+        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint, self._restore)
+        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
+        self.checkpoints = checkpointing.CheckpointCoordinator(
+            self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
+            list(self.p.checkpoint_parts), self._snapshot)
         self._learning = True
         self._reward = 0.0
         self._stats: dict = {}
@@ -92,6 +114,9 @@ class LearnerNode(Node):
         self.create_subscription(JointState, 'experience', self._on_experience, qos.EXPERIENCE)
         self.create_subscription(Float32, 'reward', self._on_reward, qos.STREAM)
         self.create_service(SetBool, '~/set_learning', self._on_set_learning)
+        self.create_service(Trigger, '~/save', self._on_save)
+        if self.p.checkpoint_period > 0:
+            self.create_timer(self.p.checkpoint_period, self.checkpoints.save_async)
         self.create_timer(0.5, self._check_policy_lag)
         diagnostics.DiagnosticsPublisher(self, self._report)
         self._publish_weights()
@@ -121,18 +146,20 @@ class LearnerNode(Node):
             rollout = self.buffer.pop(timeout=0.2)
             if rollout is None or not self._learning:
                 continue
-            self.core.add(rollout)
             started = time.perf_counter()
-            stats = self.core.step()
-            if stats is None or not stats['updated']:
-                continue
+            with self._train_lock:
+                self.core.add(rollout)
+                stats = self.core.step()
+                if stats is None or not stats['updated']:
+                    continue
+                self._updates += 1
             self._update_ms.add((time.perf_counter() - started) * 1000)
             self._stats = stats
             self._publish_weights()
-            for key in ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss',
-                        'policy_loss', 'value_loss', 'entropy', 'approx_kl', 'lag_mean'):
-                if key in stats:
-                    self._publish_scalar(key, stats[key])
+            scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
+            for key, value in scalars.items():
+                self._publish_scalar(key, value)
+            self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
 
     def _publish_weights(self) -> None:
         blob = encode_weights(self.core.policy_state_dict(), self.core.version, POLICY_MODEL)
@@ -158,6 +185,29 @@ class LearnerNode(Node):
         else:
             self._policy_behind_since = None
 
+    def _restore(self, part) -> None:
+        self.core.load_state_dict(part.trainers['learner'])
+        self.buffer.load_state_dict(part.data['experience'])
+        self._updates = int(part.interaction['learner']['updates'])
+
+    def _snapshot(self) -> checkpointing.Part:
+        with self._train_lock:
+            return {'models': {'actor_critic': self.core.policy_state_dict(),
+                               'forward_dynamics': copy.deepcopy(
+                                   self.core.curiosity.model.state_dict())},
+                    'trainers': {'learner': copy.deepcopy(self.core.state_dict())},
+                    'data': {'experience': copy.deepcopy(self.buffer.state_dict())},
+                    'interaction': {'learner': {'updates': self._updates,
+                                                'version': self.core.version}},
+                    'params': checkpointing.node_params(self)}
+
+    def _on_save(self, request: Trigger.Request, response: Trigger.Response):
+        name = self.checkpoints.save_async()
+        response.success = bool(name)
+        response.message = (f'saving checkpoint {name} in {self.p.checkpoint_dir}' if name
+                            else 'a checkpoint is being saved already')
+        return response
+
     def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
         self._learning = request.data
         response.success = True
@@ -168,7 +218,7 @@ class LearnerNode(Node):
         s = self._stats
         buffer = self.buffer.stats()
         values = {'learning': self._learning, 'version': self.core.version,
-                  'updates': self._update_ms.count, 'policy_version_seen': self._policy_version,
+                  'updates': self._updates, 'policy_version_seen': self._policy_version,
                   'experience_hz': self._experience_rate.rate(),
                   'intrinsic_reward': s.get('prediction_error_mean', float('nan')),
                   'forward_loss': s.get('forward_loss', float('nan')),
@@ -176,19 +226,23 @@ class LearnerNode(Node):
                   'entropy': s.get('entropy', float('nan')),
                   'lag_mean': s.get('lag_mean', float('nan')),
                   'lag_max': s.get('lag_max', float('nan')),
+                  'lag_histogram': s.get('lag_histogram', ''),
                   'update_ms_p50': self._update_ms.p50,
                   'buffer_ready': buffer['ready'], 'gaps': buffer['gaps'],
                   'late_dropped': buffer['late_dropped'], 'rejected_inputs': self._errors.count,
-                  'last_error': self._errors.last}
+                  'last_error': self._errors.last,
+                  'last_checkpoint': self.checkpoints.last,
+                  'checkpoint_error': self.checkpoints.last_error}
         if not self._learning:
             return diagnostics.OK, 'learning paused', values
         if self._experience_rate.rate() == 0.0:
             return diagnostics.WARN, 'no experience arriving', values
-        return diagnostics.OK, f'v{self.core.version}, {self._update_ms.count} updates', values
+        return diagnostics.OK, f'v{self.core.version}, {self._updates} updates', values
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30.0)
+        self._log.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from std_msgs.msg import Float32
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
-from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
                                     rgb_to_image, stamp_to_ns)
 from ami_nodes.ros.errors import InputErrors
@@ -53,7 +53,13 @@ PARAMETERS = (
           2, 100000),
     Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
     Param('seed', 0, 'Seed of the initial encoder weights', 0, 2**31 - 1),
+    Param('log_every', 20, 'Write losses to the training log every N frames', 1, 100000),
+    *checkpointing.PARAMETERS,
 )
+#: How OnlinePerception.state_dict() is split into the checkpoint's folders: models (loadable
+#: alone, e.g. by the probe evaluation), trainers; everything else (buffers) goes to data/.
+MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder')
+TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 
 
 class PerceptionNode(Node):
@@ -71,6 +77,13 @@ class PerceptionNode(Node):
             history_size=self.p.history_size, seed=self.p.seed,
             aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
             device=device)
+        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint,
+                             lambda part: self.core.load_state_dict(
+                                 {**part.trainers['online'], **part.data['memory'],
+                                  **{k: part.models.get(k, {}) for k in MODEL_KEYS}}))
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
+        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
+                                               self.core.frames)
         self._actions: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._previous_stamp: int | None = None
         self._step_ms = RollingStats()
@@ -122,7 +135,14 @@ class PerceptionNode(Node):
                 if term in step.losses:
                     self._publish_scalar(f'loss/{term}', step.losses[term])
         if self.p.preview_every and self.core.frames % self.p.preview_every == 0:
-            self._preview_pub.publish(rgb_to_image(self.core.preview_image(rgb), msg.header))
+            preview = self.core.preview_image(rgb)
+            self._preview_pub.publish(rgb_to_image(preview, msg.header))
+            if self.core.frames % (self.p.preview_every * 600) == 0:
+                self._log.image('perception/preview', preview, self.core.frames)
+        if step.trained and self.core.frames % self.p.log_every == 0:
+            self._log.scalars({f'perception/{k}': v for k, v in step.losses.items()}
+                              | {'perception/step_time_ms': step.step_time_s * 1000,
+                                 'perception/train_every': step.train_every}, self.core.frames)
 
     def _publish_scalar(self, name: str, value: float) -> None:
         self._scalar_pubs[name].publish(Float32(data=float(value)))
@@ -132,6 +152,8 @@ class PerceptionNode(Node):
         self._publish_scalar('feature_mean', stats['mean'])
         self._publish_scalar('feature_std', stats['std'])
         self._publish_scalar('effective_rank', stats['effective_rank'])
+        self._log.scalars({'perception/feature_std': stats['std'],
+                           'perception/effective_rank': stats['effective_rank']}, self.core.frames)
 
     def _report(self) -> diagnostics.Report:
         stats = self.core.feature_stats()
@@ -145,6 +167,18 @@ class PerceptionNode(Node):
         if self._rate.rate() == 0.0:
             return diagnostics.WARN, f'no frames arriving {self._errors.last}'.strip(), values
         return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self.core.train_every}', values
+
+
+    def _snapshot(self) -> checkpointing.Part:
+        state = self.core.state_dict()  # a deep copy: later training cannot change it
+        return {'models': {k: state[k] for k in MODEL_KEYS if state[k]},
+                'trainers': {'online': {k: state[k] for k in TRAINER_KEYS}},
+                'data': {'memory': {k: v for k, v in state.items()
+                                    if k not in MODEL_KEYS + TRAINER_KEYS}},
+                'params': checkpointing.node_params(self)}
+
+    def close(self) -> None:
+        self._log.close()
 
 
 def main(args: list[str] | None = None) -> None:

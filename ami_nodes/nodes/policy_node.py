@@ -19,7 +19,7 @@ from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, decode_weights
-from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, action_to_msg,
                                     experience_names,
                                     experience_to_msg, msg_to_blob, msg_to_features,
@@ -41,6 +41,7 @@ PARAMETERS = (
     Param('run_speed', 1.0, 'Speed (m/s) of a running move', 0.01, 100.0),
     Param('turn_rate', 1.0, 'Yaw rate (rad/s) of a turn', 0.01, 100.0),
     Param('jump_speed', 1.0, 'Upward speed (m/s) of a jump', 0.01, 100.0),
+    *checkpointing.PARAMETERS,
 )
 
 
@@ -57,6 +58,8 @@ class PolicyNode(Node):
                                       self.p.jump_speed)
         self._acting = True
         self._seq = 0
+        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint, self._restore)
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
         self._names = experience_names(self.p.feature_dim)
         self._tick_ms = RollingStats()
         self._latency_ms = RollingStats()
@@ -157,6 +160,17 @@ class PolicyNode(Node):
             model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()})
             with self._weights_lock:
                 self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
+
+    def _restore(self, part) -> None:
+        self._model.load_state_dict(part.model('policy', like=self._model.state_dict()))
+        self._version = int(part.interaction['policy']['version'])
+        self._seq = int(part.interaction['policy']['seq'])
+
+    def _snapshot(self) -> checkpointing.Part:
+        return {'models': {'policy': {k: v.detach().cpu().clone()
+                                      for k, v in self._model.state_dict().items()}},
+                'interaction': {'policy': {'version': self._version, 'seq': self._seq}},
+                'params': checkpointing.node_params(self)}
 
     def _on_set_acting(self, request: SetBool.Request, response: SetBool.Response):
         self._acting = request.data

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ami_nodes import system
+from ami_nodes.monitoring.training_log import default_run_name
 
 WORLD_SUMMARY = 'AMI_WORLD_SUMMARY '
 
@@ -102,6 +103,7 @@ def wait_for_world(params: dict, timeout_s: float = 15.0) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.run_name = args.run_name or default_run_name()
     config = Path(args.config) if args.config else system.default_config()
     description = yaml.safe_load(config.read_text())
     env = child_env()
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[ami_launch] started {', '.join(c.name for c in children)}"
           f"{' and ami_world' if world else ''}; Ctrl-C stops everything", flush=True)
 
-    monitor = StatusMonitor(args.status_period) if args.status_period > 0 else None
+    monitor = SystemMonitor(args.status_period)
     started = time.monotonic()
     while not stop.is_set():
         if args.duration and time.monotonic() - started >= args.duration:
@@ -133,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f'[ami_launch] {dead[0].name} exited with code {dead[0].process.returncode}; '
                   f'stopping the rest', flush=True)
             break
-        if monitor is not None:
-            monitor.maybe_print(time.monotonic() - started)
+        monitor.maybe_print(time.monotonic() - started)
         stop.wait(0.2)
 
+    if all(c.process.poll() is None for c in children) and \
+            any(c.name == 'learner_node' for c in children):
+        print(f'[ami_launch] final checkpoint: {monitor.final_checkpoint()}', flush=True)
     codes = {c.name: c.stop(timeout_s=20.0) for c in children}
-    if monitor is not None:
-        monitor.close()
+    monitor.close()
     if world is not None:
         codes[world.name] = world.stop(timeout_s=5.0)
         held = (world.summary or {}).get('held_inputs')
@@ -153,20 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class StatusMonitor:
-    """An rclpy node of our own, in a background thread, reading /diagnostics."""
+class SystemMonitor:
+    """An rclpy node of our own, in a background thread: status lines and the final save."""
 
     def __init__(self, period_s: float) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
+        from ami_nodes.tools.control import Control
         from ami_nodes.tools.status import StatusCollector
         self._period_s = period_s
         self._next = period_s
         self._context = rclpy.Context()
         rclpy.init(context=self._context, signal_handler_options=rclpy.SignalHandlerOptions.NO)
-        self._node = rclpy.create_node('ami_launch_status', context=self._context)
+        self._node = rclpy.create_node('ami_launch_monitor', context=self._context)
         self.collector = StatusCollector(self._node)
+        self._control = Control(self._node)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self._node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -180,12 +185,17 @@ class StatusMonitor:
 
     def maybe_print(self, elapsed_s: float) -> None:
         from ami_nodes.tools.status import format_line
-        if elapsed_s >= self._next:
+        if self._period_s > 0 and elapsed_s >= self._next:
             self._next += self._period_s
             print(format_line(self.collector.snapshot(), elapsed_s), flush=True)
 
+    def final_checkpoint(self) -> str:
+        """Ask the learner for a checkpoint before anything stops (pamiq-core's final save)."""
+        return self._control.save(timeout_s=30.0)[1]
+
     def close(self) -> None:
         self._executor.shutdown()
+        self._thread.join(timeout=5.0)
         self._node.destroy_node()
         self._context.try_shutdown()
 

@@ -1,0 +1,67 @@
+"""ami: status, pause, resume and save for a running system, from another terminal.
+
+The pip install has no `ros2 service call`, so this offers the same through rclpy. Use the
+same ROS_DOMAIN_ID as the running system.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES, Control
+from ami_nodes.tools.status import StatusCollector, format_screen
+
+WHAT = {'acting': ACTING_SERVICES, 'learning': LEARNING_SERVICES,
+        'all': ACTING_SERVICES + LEARNING_SERVICES}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='ami', description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest='command', required=True)
+    status = commands.add_parser('status', help='one screen: every node, rates, latency, losses')
+    status.add_argument('--wait', type=float, default=2.5,
+                        help='seconds to collect /diagnostics (they come once a second)')
+    for name, verb in (('pause', 'pause'), ('resume', 'resume')):
+        sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both')
+        sub.add_argument('what', nargs='?', choices=sorted(WHAT), default='all')
+    save = commands.add_parser('save', help='take a checkpoint now and wait until it is whole')
+    save.add_argument('--timeout', type=float, default=60.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rclpy.init()
+    node = rclpy.create_node('ami_cli')
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    collector = StatusCollector(node) if args.command == 'status' else None
+    control = Control(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        if args.command == 'status':
+            time.sleep(args.wait)
+            print(format_screen(collector.snapshot()))
+            return 0 if collector.snapshot() else 1
+        if args.command == 'save':
+            ok, answer = control.save(args.timeout)
+            print(f'checkpoint saved: {answer}' if ok else answer)
+            return 0 if ok else 1
+        answers = control.set_enabled(WHAT[args.what], args.command == 'resume')
+        print('\n'.join(answers))
+        return 0 if all('not available' not in a and 'no answer' not in a for a in answers) else 1
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
