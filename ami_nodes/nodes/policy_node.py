@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import torch
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
@@ -29,12 +30,17 @@ from ami_nodes.ros.params import Param, declare
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
 
+UNIFORM_LOG_PROB = -float(np.log(np.prod(ACTION_DIMS)))
+
 PARAMETERS = (
     Param('device', 'cpu', 'Torch device for the actor', choices=DEVICE_CHOICES),
     Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
     Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
-    Param('sample_actions', True, 'Sample from the policy (else take the most likely action)'),
+    Param('action_mode', 'sample', "How actions are chosen: 'sample' from the policy, its "
+          "most likely action ('greedy'), or 'uniform' at random (the baseline curiosity is "
+          "measured against; experience then carries the uniform log-prob)",
+          choices=('sample', 'greedy', 'uniform')),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
     Param('walk_speed', 0.5, 'Speed (m/s) of a walking move', 0.01, 100.0),
@@ -50,6 +56,7 @@ class PolicyNode(Node):
         super().__init__('policy_node')
         self.p = declare(self, PARAMETERS)
         torch.manual_seed(self.p.seed)
+        self._rng = np.random.default_rng(self.p.seed)
         self._device = configure_torch(self.p.device, self.p.torch_threads)
         self._model = self._new_model()
         self._version = -1  # its own random weights, until the learner's first version
@@ -98,13 +105,18 @@ class PolicyNode(Node):
             return
         if not self._acting:
             return
-        result = self._model.act(features, deterministic=not self.p.sample_actions)
-        action = tuple(int(a) for a in result.action)
+        if self.p.action_mode == 'uniform':
+            action = tuple(int(self._rng.integers(0, n)) for n in ACTION_DIMS)
+            log_prob, value = UNIFORM_LOG_PROB, 0.0
+        else:
+            result = self._model.act(features, deterministic=self.p.action_mode == 'greedy')
+            action = tuple(int(a) for a in result.action)
+            log_prob, value = result.log_prob, result.value
         header = msg.header
         self._publish_motion(action, header)
         self._experience_pub.publish(experience_to_msg(Experience(
             stamp_ns=stamp_to_ns(header.stamp), seq=self._seq, policy_version=self._version,
-            log_prob=result.log_prob, value=result.value, action=action, features=features),
+            log_prob=log_prob, value=value, action=action, features=features),
             header, self._names))
         self._seq += 1
         now = self.get_clock().now().nanoseconds

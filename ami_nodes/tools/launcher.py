@@ -8,6 +8,7 @@ a status line from /diagnostics, and on Ctrl-C, SIGTERM or --duration stops the 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from ami_nodes import system
 from ami_nodes.monitoring.training_log import default_run_name
 
 WORLD_SUMMARY = 'AMI_WORLD_SUMMARY '
+PR_SET_PDEATHSIG = 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,7 +48,7 @@ class Child:
         self.summary: dict | None = None
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, text=True, bufsize=1)
+            start_new_session=True, text=True, bufsize=1, preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._copy_output, daemon=True)
         self._reader.start()
 
@@ -69,6 +71,14 @@ class Child:
                 print(f'[ami_launch] {self.name} did not stop on {sig.name}', flush=True)
         self._reader.join(timeout=2.0)
         return self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child if the launcher itself is killed, so no node is orphaned."""
+    try:
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: Ctrl-C and SIGTERM to the launcher still stop every child
 
 
 def child_env() -> dict[str, str]:
