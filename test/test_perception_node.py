@@ -45,6 +45,7 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
         wrong = rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header())
         wrong.encoding = 'bgr8'
         pub.publish(wrong)
+        watcher.spin_for(0.5)  # image_raw keeps only the newest frame: one bad image at a time
         pub.publish(rgb_to_image(np.zeros((64, 48, 3), np.uint8), Header()))
         watcher.spin_for(1.0)
         assert len(features) == count, 'a refused image must not produce features'

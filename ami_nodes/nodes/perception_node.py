@@ -51,6 +51,9 @@ PARAMETERS = (
           0.0, 100.0),
     Param('history_size', 64, 'Recent feature vectors kept for the anti-collapse terms',
           2, 100000),
+    Param('replay_batch', 16, "Frames replayed from seed 000's loss-prioritised frame set in "
+          'each training step, after the features went out (0: live frame only)', 0, 4096),
+    Param('frame_set_size', 256, 'Frames kept in the loss-prioritised frame set', 1, 1000000),
     Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
     Param('seed', 0, 'Seed of the initial encoder weights', 0, 2**31 - 1),
     Param('log_every', 20, 'Write losses to the training log every N frames', 1, 100000),
@@ -74,7 +77,8 @@ class PerceptionNode(Node):
             train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
             budget_s=budget_s if self.p.train_online else 0.0,
             max_train_every=self.p.max_train_every, ema_decay=self.p.ema_decay,
-            history_size=self.p.history_size, seed=self.p.seed,
+            history_size=self.p.history_size, replay_batch=self.p.replay_batch,
+            frame_set_size=self.p.frame_set_size, seed=self.p.seed,
             aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
             device=device)
         checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint,
@@ -122,8 +126,8 @@ class PerceptionNode(Node):
         if prev_action is None and self._previous_stamp is not None:
             self._without_action += 1
         self._previous_stamp = stamp
-        step = self.core.step(rgb, prev_action)
-        self._features_pub.publish(features_to_msg(step.features, msg.header))
+        step = self.core.step(rgb, prev_action, on_features=lambda features: (
+            self._features_pub.publish(features_to_msg(features, msg.header))))
         self._step_ms.add(step.step_time_s * 1000)
         self._rate.tick()
         self._losses = step.losses

@@ -11,7 +11,7 @@ import copy
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -89,37 +89,45 @@ class OnlinePerception:
         self.frame_set = (FrameSet(cfg.frame_set_size, cfg.image_size, cfg.seed)
                           if cfg.replay_batch > 0 else None)
 
-    def step(self, frame: np.ndarray, prev_action: Sequence[int] | None = None) -> PerceptionStep:
+    def step(self, frame: np.ndarray, prev_action: Sequence[int] | None = None,
+             on_features: Callable[[np.ndarray], None] | None = None) -> PerceptionStep:
         """Encode `frame`; train on it if due. `prev_action` is the action taken since the last
-        frame; None (unknown) predicts with a zero action and leaves coherence ungated."""
+        frame; None (unknown) predicts with a zero action and leaves coherence ungated.
+
+        The published features are the forward pass's output, which the optimizer step cannot
+        change; `on_features` receives them before the loss, backward pass and replay run, so
+        whoever waits for them waits for the forward pass only.
+        """
         start = perf_counter()
         frame = self._resized(frame)
         images = frame_to_tensor(frame, self.device)
         self._since_train += 1
         has_prev = len(self._history) > 0
         trained = has_prev and self._since_train >= self.train_every
+        with torch.set_grad_enabled(trained):
+            features = self.encoder(images)
+        live = features.detach()
+        published = live
+        if self.ema_encoder is not None:
+            with torch.no_grad():
+                published = self.ema_encoder(images)
+        out = published[0].cpu().numpy().astype(np.float32)
+        if on_features is not None:
+            on_features(out)
         if trained:
             self._since_train = 0
-            features = self.encoder(images)
             total, terms = self._loss(features, frame, prev_action, replay=True)
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
             self.train_steps += 1
-            live = features.detach()
             if self.ema_encoder is not None:
                 self._update_ema()
         else:
             with torch.no_grad():
-                live = self.encoder(images)
                 total, terms = self._loss(live, frame, prev_action, replay=False) if has_prev else (None, {})
-        published = live
-        if self.ema_encoder is not None:
-            with torch.no_grad():
-                published = self.ema_encoder(images)
         self._history.append(live)
         self._prev_frame = frame
-        out = published[0].cpu().numpy().astype(np.float32)
         self._published.append(out)
         self._last_features = live[0].cpu().numpy()
         self.frames += 1
