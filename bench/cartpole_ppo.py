@@ -123,7 +123,7 @@ def machine() -> dict:
     cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
                 if line.startswith('model name')), platform.processor())
     return {'nproc': os.cpu_count(), 'cpu_model': cpu, 'torch': torch.__version__,
-            'torch_threads': torch.get_num_threads(),
+            'torch_threads': torch.get_num_threads(), 'load_average_1m': os.getloadavg()[0],
             'gymnasium': gym.__version__, 'python': platform.python_version()}
 
 
@@ -143,7 +143,8 @@ def write_report(runs: list[dict], command: str, config: PPOConfig, name: str) -
     lines = [
         '# PPO on CartPole-v1 (the learner\'s PPOTrainer)', '',
         f'Command: `{command}`', '',
-        f'Machine: {m["nproc"]} cores, {m["cpu_model"]}, torch {m["torch"]} ({m["torch_threads"]} thread), '
+        f'Machine: {m["nproc"]} cores, {m["cpu_model"]} (load average {m["load_average_1m"]:.1f} at the end: '
+        f'wall times grow with it), torch {m["torch"]} ({m["torch_threads"]} thread), '
         f'gymnasium {m["gymnasium"]}, Python {m["python"]}', '',
         f'Behaviour policy lag: {config.max_policy_lag} versions (mean measured '
         f'{np.mean([r["policy_lag_mean"] for r in runs]):.2f}); advantages: '
