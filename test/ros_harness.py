@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from typing import Callable
 import rclpy
 from rclpy.node import Node
 
+from ami_nodes.tools.launch_config import free_port  # noqa: F401  (re-exported for tests)
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def start_node(module: str, name: str, params: dict | None = None,

@@ -6,7 +6,6 @@ and applied, and a clean Ctrl-C that leaves no input held.
 """
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,8 @@ from ami_nodes import system
 from ami_nodes.persistence.weights import decode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import POLICY_MODEL, msg_to_blob, stamp_to_ns
-from ros_harness import REPO, Watcher, free_port
+from ami_nodes.tools.launch_config import write_config
+from ros_harness import REPO, Watcher
 
 pytestmark = pytest.mark.ros
 RUN_S = 30.0
@@ -31,15 +31,8 @@ RUN_S = 30.0
 
 def make_config(tmp_path: Path) -> Path:
     """config/ami.yaml on free ports, with shorter rollouts so several versions ship in 30 s."""
-    config = yaml.safe_load((REPO / 'config' / 'ami.yaml').read_text())
-    http, udp = free_port(), free_port(socket.SOCK_DGRAM)
-    config['ami_world']['ros__parameters'].update(http_port=http, osc_port=udp)
-    config['camera_node']['ros__parameters']['video_device'] = f'http://127.0.0.1:{http}/stream.mjpg'
-    config['osc_bridge_node']['ros__parameters']['port'] = udp
-    config['learner_node']['ros__parameters'].update(rollout_length=64, min_new_samples=64)
-    path = tmp_path / 'ami.yaml'
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(tmp_path / 'ami.yaml', {
+        'learner_node': {'rollout_length': 64, 'min_new_samples': 64}})
 
 
 def world_state(config: Path) -> dict:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -170,6 +172,20 @@ def plot_curves(log: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_live_curve(curve: list[tuple[int, float]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    axis.plot([f for f, _ in curve], [v for _, v in curve], lw=0.8)
+    axis.set_xlabel('frame (live system)')
+    axis.set_ylabel('total aux loss')
+    axis.set_title('perception_node aux loss, live ROS system')
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def summary_markdown(report: dict, command: str) -> str:
     lines = ['# Perception probe', '', f'Command: `{command}`', '',
              f"Online training: {report['training']['frames']} frames ({report['training']['train_steps']} "
@@ -188,7 +204,51 @@ def summary_markdown(report: dict, command: str) -> str:
                      f"{row['in_view_accuracy']:.3f} |")
     lines += ['', f"In-view majority-class accuracy (chance floor): {report['probe']['_chance']['in_view_accuracy']:.3f}.",
               '', '![aux loss curve](aux_loss.png)', '']
+    live = report.get('live_system')
+    if live:
+        lines += [f"Live system: world + five ROS nodes for {live['seconds']:.0f} s (ami_launch); "
+                  f"`live_system` above is the encoder of its final checkpoint. Its aux loss went "
+                  f"from {live['aux_loss_start']:.3f} to {live['aux_loss_end']:.3f} "
+                  f"({live['logged_points']} logged points).", '',
+                  '![live aux loss](live_aux_loss.png)', '']
     return '\n'.join(lines)
+
+
+def run_live_system(seconds: float, workdir: Path) -> tuple[Path, list[tuple[int, float]]]:
+    """Run the world and the five ROS nodes (ami_launch) for `seconds`.
+
+    Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
+    aux-loss curve (frame, loss) the perception node wrote to its training log.
+    """
+    from ami_nodes.persistence import latest_checkpoint
+    from ami_nodes.tools.launch_config import write_config
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = write_config(workdir / 'ami.yaml')
+    log = workdir / 'launch.log'
+    env = {**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    with open(log, 'w') as out:
+        code = subprocess.run(
+            [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
+             '--duration', str(seconds), '--checkpoint-dir', str(workdir / 'checkpoints'),
+             '--log-dir', str(workdir / 'runs'), '--status-period', '30'],
+            stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+    checkpoint = latest_checkpoint(workdir / 'checkpoints')
+    if code != 0 or checkpoint is None:
+        raise SystemExit(f'the live system failed (exit {code}); see {log}')
+    return (checkpoint / 'perception_node' / 'models' / 'encoder.safetensors',
+            live_loss_curve(workdir / 'runs'))
+
+
+def live_loss_curve(runs: Path) -> list[tuple[int, float]]:
+    """(frame, total aux loss) from the perception node's TensorBoard log."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    curve: list[tuple[int, float]] = []
+    for folder in sorted(runs.glob('*/perception_node')):
+        events = EventAccumulator(str(folder))
+        events.Reload()
+        if 'perception/total' in events.Tags()['scalars']:
+            curve += [(e.step, e.value) for e in events.Scalars('perception/total')]
+    return curve
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -201,7 +261,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.lr)
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    parser.add_argument('--live-seconds', type=float, default=0.0,
+                        help='first run the real ROS system (world + five nodes) this long and '
+                             'probe the encoder it learned, beside the in-process one')
     args = parser.parse_args(argv)
+    live_curve: list[tuple[int, float]] = []
+    if args.live_seconds > 0:
+        args.encoder, live_curve = run_live_system(args.live_seconds, args.out / 'live_run')
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -222,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
                        'random_init': encode(random_init.eval(), frames),
                        f'raw_pixels_{PIXEL_SIZE}x{PIXEL_SIZE}': raw_pixels(frames, config.image_size)}
     if args.encoder is not None:
-        representations[f'external:{args.encoder.name}'] = encode(load_encoder(args.encoder, config.image_size), frames)
+        name = 'live_system' if args.live_seconds > 0 else f'external:{args.encoder.name}'
+        representations[name] = encode(load_encoder(args.encoder, config.image_size), frames)
     steps = np.array([row['step_time_s'] for row in log])
     report = {
         'command': 'python -m ami_nodes.eval.perception_probe ' + ' '.join(argv if argv is not None else sys.argv[1:]),
@@ -234,6 +301,12 @@ def main(argv: list[str] | None = None) -> dict:
                       'test': len(frames) - int(len(frames) * 0.7)},
         'probe': probe_all(representations, targets, labels),
     }
+    if live_curve:
+        report['live_system'] = {'seconds': args.live_seconds, 'encoder': str(args.encoder),
+                                 'aux_loss_start': float(np.mean([v for _, v in live_curve[:5]])),
+                                 'aux_loss_end': float(np.mean([v for _, v in live_curve[-5:]])),
+                                 'logged_points': len(live_curve)}
+        plot_live_curve(live_curve, args.out / 'live_aux_loss.png')
     (args.out / 'results.json').write_text(json.dumps(report, indent=2))
     plot_curves(log, args.out / 'aux_loss.png')
     (args.out / 'summary.md').write_text(summary_markdown(report, report['command']))

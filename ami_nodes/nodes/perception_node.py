@@ -88,6 +88,7 @@ class PerceptionNode(Node):
         checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
                                                self.core.frames)
+        self._logged_at = self.core.frames
         self._actions: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._previous_stamp: int | None = None
         self._step_ms = RollingStats()
@@ -143,7 +144,8 @@ class PerceptionNode(Node):
             self._preview_pub.publish(rgb_to_image(preview, msg.header))
             if self.core.frames % (self.p.preview_every * 600) == 0:
                 self._log.image('perception/preview', preview, self.core.frames)
-        if step.trained and self.core.frames % self.p.log_every == 0:
+        if step.trained and self.core.frames - self._logged_at >= self.p.log_every:
+            self._logged_at = self.core.frames
             self._log.scalars({f'perception/{k}': v for k, v in step.losses.items()}
                               | {'perception/step_time_ms': step.step_time_s * 1000,
                                  'perception/train_every': step.train_every}, self.core.frames)
