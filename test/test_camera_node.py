@@ -7,16 +7,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import image_to_rgb, stamp_to_ns
-from ros_harness import Watcher, free_port, start_node, stop
+from ros_harness import free_port, start_node, stop
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def watcher():
-    w = Watcher()
-    yield w
-    w.close()
 
 
 @pytest.fixture

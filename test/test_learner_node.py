@@ -8,16 +8,9 @@ from ami_nodes.persistence.weights import decode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import (POLICY_MODEL, Experience, experience_names,
                                     experience_to_msg, msg_to_blob, ns_to_stamp)
-from ros_harness import Watcher, start_node, stop
+from ros_harness import start_node, stop
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def watcher():
-    w = Watcher()
-    yield w
-    w.close()
 
 
 def test_trains_on_experience_and_ships_versions(watcher, tmp_path):

@@ -10,7 +10,7 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
-from ros_harness import Watcher, free_port, start_node, stop
+from ros_harness import free_port, start_node, stop
 
 pytestmark = pytest.mark.ros
 
@@ -41,13 +41,6 @@ def recorder():
     r = OscRecorder()
     yield r
     r.close()
-
-
-@pytest.fixture
-def watcher():
-    w = Watcher()
-    yield w
-    w.close()
 
 
 def twist(watcher, x=0.0, y=0.0, z=0.0, yaw=0.0) -> TwistStamped:

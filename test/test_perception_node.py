@@ -6,16 +6,9 @@ from std_msgs.msg import Float32, Header
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_features, ns_to_stamp, rgb_to_image, stamp_to_ns
-from ros_harness import Watcher, start_node, stop
+from ros_harness import start_node, stop
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def watcher():
-    w = Watcher()
-    yield w
-    w.close()
 
 
 def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):

@@ -12,16 +12,9 @@ from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import (POLICY_MODEL, blob_to_msg, features_to_msg, msg_to_action,
                                     msg_to_experience, ns_to_stamp, stamp_to_ns)
-from ros_harness import Watcher, start_node, stop
+from ros_harness import start_node, stop
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def watcher():
-    w = Watcher()
-    yield w
-    w.close()
 
 
 def weights(version: int, hidden: int = 128) -> UInt8MultiArray:
