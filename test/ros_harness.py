@@ -12,7 +12,6 @@ from typing import Callable
 import rclpy
 from rclpy.node import Node
 
-from ami_nodes.tools.launch_config import free_port  # noqa: F401  (re-exported for tests)
 
 REPO = Path(__file__).resolve().parent.parent
 

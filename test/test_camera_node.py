@@ -7,7 +7,8 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import image_to_rgb, stamp_to_ns
-from ros_harness import free_port, start_node, stop
+from ami_nodes.tools.launch_config import free_port
+from ros_harness import start_node, stop
 
 pytestmark = pytest.mark.ros
 

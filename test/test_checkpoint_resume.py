@@ -2,7 +2,6 @@
 
 Starts the whole system twice with ami_launch (separate processes, real DDS, real files).
 """
-import json
 import signal
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64

@@ -10,7 +10,8 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
-from ros_harness import free_port, start_node, stop
+from ami_nodes.tools.launch_config import free_port
+from ros_harness import start_node, stop
 
 pytestmark = pytest.mark.ros
 

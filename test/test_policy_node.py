@@ -1,7 +1,6 @@
 """policy_node over real rclpy: acts on features, applies valid weights, refuses bad ones."""
 import numpy as np
 import pytest
-import torch
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header, Int64, UInt8MultiArray

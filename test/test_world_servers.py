@@ -1,6 +1,5 @@
 """The world's servers over real sockets: OSC in on UDP, MJPEG/JPEG/JSON out on HTTP, and the process."""
 import json
-import os
 import signal
 import subprocess
 import sys

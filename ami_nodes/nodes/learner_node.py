@@ -26,14 +26,12 @@ from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.params import Param, declare, torch_parameters
 from ami_nodes.ros.spin import run_node
-from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
+from ami_nodes.torch_device import configure_torch
 
 PARAMETERS = (
-    Param('device', 'cpu', 'Torch device for training (the learner trains on the CPU today)',
-          choices=DEVICE_CHOICES),
-    Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
+    *torch_parameters('training (the learner trains on the CPU today)'),
     Param('feature_dim', 64, 'Size of the feature vector in the experience', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP (must match policy_node)',
           1, 65536),

@@ -12,13 +12,13 @@ from rclpy.node import Node
 from std_msgs.msg import Float32
 from std_srvs.srv import SetBool
 
-from ami_nodes.action_space import Velocity, VelocityLimits
+from ami_nodes.action_space import Velocity
 from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.ros import diagnostics, qos
 from ami_nodes.ros.messages import stamp_to_ns
-from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, declare, velocity_limits
 from ami_nodes.ros.spin import run_node
 
 PARAMETERS = (
@@ -29,10 +29,7 @@ PARAMETERS = (
     Param('cmd_vel_stamped', True, 'Subscribe to geometry_msgs/TwistStamped (else Twist)'),
     Param('deadman_timeout', 0.5, 'Release every input when no cmd_vel came for this long (s)',
           0.05, 60.0),
-    Param('walk_speed', 0.5, 'Speed (m/s) that maps to walking', 0.01, 100.0),
-    Param('run_speed', 1.0, 'Speed (m/s) that maps to a full axis and the Run button', 0.01, 100.0),
-    Param('turn_rate', 1.0, 'Yaw rate (rad/s) that maps to a full LookHorizontal', 0.01, 100.0),
-    Param('jump_speed', 1.0, 'Upward speed (m/s) that presses Jump', 0.01, 100.0),
+    *VELOCITY_PARAMETERS,
 )
 
 
@@ -40,8 +37,7 @@ class OscBridgeNode(Node):
     def __init__(self) -> None:
         super().__init__('osc_bridge_node')
         self.p = declare(self, PARAMETERS)
-        self._limits = VelocityLimits(self.p.walk_speed, self.p.run_speed, self.p.turn_rate,
-                                      self.p.jump_speed)
+        self._limits = velocity_limits(self.p)
         self._sender = OscSender(self.p.host, self.p.port)
         self._state = InputState()
         self._enabled = True

@@ -20,17 +20,16 @@ from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
                                     rgb_to_image, stamp_to_ns)
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.params import Param, declare, torch_parameters
 from ami_nodes.ros.spin import run_node
-from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
+from ami_nodes.torch_device import configure_torch
 
 #: train_every that means "never": a frozen encoder still runs the same code path.
 FROZEN_TRAIN_EVERY = 2**62
 LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive')
 
 PARAMETERS = (
-    Param('device', 'cpu', 'Torch device for the encoder', choices=DEVICE_CHOICES),
-    Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
+    *torch_parameters('the encoder'),
     Param('image_size', 84, 'Side of the square rgb8 input image (camera image_width/height)',
           8, 4096),
     Param('feature_dim', 64, 'Size of the published feature vector', 1, 65536),

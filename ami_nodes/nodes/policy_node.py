@@ -15,7 +15,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
 from std_srvs.srv import SetBool
 
-from ami_nodes.action_space import ACTION_DIMS, NOOP, VelocityLimits, action_to_velocity
+from ami_nodes.action_space import ACTION_DIMS, NOOP, action_to_velocity
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
@@ -26,15 +26,15 @@ from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, acti
                                     experience_to_msg, msg_to_blob, msg_to_features,
                                     stamp_to_ns)
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare
+from ami_nodes.ros.params import (VELOCITY_PARAMETERS, Param, declare, torch_parameters,
+                                  velocity_limits)
 from ami_nodes.ros.spin import run_node
-from ami_nodes.torch_device import DEVICE_CHOICES, configure_torch
+from ami_nodes.torch_device import configure_torch
 
 UNIFORM_LOG_PROB = -float(np.log(np.prod(ACTION_DIMS)))
 
 PARAMETERS = (
-    Param('device', 'cpu', 'Torch device for the actor', choices=DEVICE_CHOICES),
-    Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256),
+    *torch_parameters('the actor'),
     Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
     Param('action_mode', 'sample', "How actions are chosen: 'sample' from the policy, its "
@@ -43,10 +43,7 @@ PARAMETERS = (
           choices=('sample', 'greedy', 'uniform')),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
-    Param('walk_speed', 0.5, 'Speed (m/s) of a walking move', 0.01, 100.0),
-    Param('run_speed', 1.0, 'Speed (m/s) of a running move', 0.01, 100.0),
-    Param('turn_rate', 1.0, 'Yaw rate (rad/s) of a turn', 0.01, 100.0),
-    Param('jump_speed', 1.0, 'Upward speed (m/s) of a jump', 0.01, 100.0),
+    *VELOCITY_PARAMETERS,
     *checkpointing.PARAMETERS,
 )
 
@@ -61,8 +58,7 @@ class PolicyNode(Node):
         self._model = self._new_model()
         self._version = -1  # its own random weights, until the learner's first version
         self._pending: tuple[ActorCritic, int, str] | None = None
-        self._limits = VelocityLimits(self.p.walk_speed, self.p.run_speed, self.p.turn_rate,
-                                      self.p.jump_speed)
+        self._limits = velocity_limits(self.p)
         self._acting = True
         self._seq = 0
         checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint, self._restore)

@@ -11,6 +11,8 @@ from typing import Any, Sequence
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
+from ami_nodes.action_space import VelocityLimits
+
 
 @dataclass(frozen=True)
 class Param:
@@ -53,3 +55,30 @@ def declare(node: Node, params: Sequence[Param]) -> SimpleNamespace:
         param.check(value)
         values[param.name] = value
     return SimpleNamespace(**values)
+
+
+#: One discrete action means the same speeds to the policy and to the driver that executes it
+#: (config/ami.yaml sets them once, for every node, under /**).
+VELOCITY_PARAMETERS = (
+    Param('walk_speed', 0.5, 'Speed (m/s) of walking, the speed of a move without run',
+          0.01, 100.0),
+    Param('run_speed', 1.0, 'Speed (m/s) of running; a full VRChat axis and its Run button',
+          0.01, 100.0),
+    Param('turn_rate', 1.0, 'Yaw rate (rad/s) of a turn; a full VRChat LookHorizontal',
+          0.01, 100.0),
+    Param('jump_speed', 1.0, 'Upward speed (m/s) of a jump; above 0 presses VRChat Jump',
+          0.01, 100.0),
+)
+
+
+def velocity_limits(values: SimpleNamespace) -> VelocityLimits:
+    """The VelocityLimits named by VELOCITY_PARAMETERS' values."""
+    return VelocityLimits(values.walk_speed, values.run_speed, values.turn_rate,
+                          values.jump_speed)
+
+
+def torch_parameters(what: str) -> tuple[Param, ...]:
+    """`device` and `torch_threads`, shared by every node that runs torch on `what`."""
+    from ami_nodes.torch_device import DEVICE_CHOICES
+    return (Param('device', 'cpu', f'Torch device for {what}', choices=DEVICE_CHOICES),
+            Param('torch_threads', 1, 'CPU threads torch may use in this node', 1, 256))
