@@ -13,6 +13,7 @@ import time
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
+from ami_nodes import system
 from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES, Control
 from ami_nodes.tools.status import StatusCollector, format_screen
 
@@ -24,8 +25,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='ami', description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest='command', required=True)
     status = commands.add_parser('status', help='one screen: every node, rates, latency, losses')
-    status.add_argument('--wait', type=float, default=2.5,
-                        help='seconds to collect /diagnostics (they come once a second)')
+    status.add_argument('--wait', type=float, default=6.0,
+                        help='most seconds to wait for every node\'s /diagnostics (once a second)')
     for name, verb in (('pause', 'pause'), ('resume', 'resume')):
         sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both')
         sub.add_argument('what', nargs='?', choices=sorted(WHAT), default='all')
@@ -46,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     spinner.start()
     try:
         if args.command == 'status':
-            time.sleep(args.wait)
+            expected = {spec.name for spec in system.NODES}
+            deadline = time.monotonic() + args.wait
+            while time.monotonic() < deadline and not expected <= set(collector.snapshot()):
+                time.sleep(0.1)
             print(format_screen(collector.snapshot()))
             return 0 if collector.snapshot() else 1
         if args.command == 'save':
