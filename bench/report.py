@@ -47,7 +47,7 @@ def _ticks(part: dict) -> list[str]:
     return ['## 3. Tick stability', '', part.get('how', ''), '',
             f"{part.get('ticks')} ticks in {part.get('seconds')} s ({_f(part.get('rate_hz'))} Hz); "
             f"missed deadline (> {_f(part.get('deadline_ms'), 0)} ms): "
-            f"**{_f(100 * (part.get('missed_fraction') or 0), 1)} %**; late (capture -> cmd_vel "
+            f"**{_f(100 * (part.get('missed_fraction') or 0))} %**; late (capture -> cmd_vel "
             f"> one period): {_f(100 * (part.get('late_fraction') or 0), 1)} %; frames skipped (capture "
             f"gap > 75 ms): {_f(100 * (part.get('skipped_frame_fraction') or 0), 1)} %; "
             f"{part.get('weight_versions_applied')} weight versions applied meanwhile.", '',
@@ -69,10 +69,12 @@ def _memory(part: dict) -> list[str]:
 
 def _floor(part: dict, head: dict) -> list[str]:
     lines = ['## 2. Floor (one process, no ROS)', '', part.get('how', ''), '',
-             '| perception training | floor p50 / p99 ms | hot path / floor (p50) | ROS overhead p50 ms |',
-             '|---|---|---|---|']
+             '| perception training | frame->action p50 / p99 ms | whole frame p50 / p99 ms '
+             '| hot path / floor (p50) | ROS overhead p50 ms |', '|---|---|---|---|---|']
     for key in ('train_on', 'train_off'):
-        lines.append(f"| {key} | {_pct(part.get(key))} | {_f(head.get(f'hot_over_floor_p50/{key}'))} "
+        lines.append(f"| {key} | {_pct(part.get(key))} "
+                     f"| {_pct((part.get(key) or {}).get('whole_frame_ms'))} "
+                     f"| {_f(head.get(f'hot_over_floor_p50/{key}'))} "
                      f"| {_f(head.get(f'ros_overhead_p50_ms/{key}'))} |")
     return lines + ['', 'ROS overhead = hot path p50 (capture -> cmd_vel received, learner '
                     'paused) - floor p50 with the same perception setting. Target: < 3 ms.', '']
@@ -136,7 +138,11 @@ def _profile(part: dict) -> list[str]:
                     reverse=True)
     lines = ['## 9. Profile of the per-frame work', '', part.get('how', ''), '',
              f"Frame under the profiler: {_f(part.get('frame_ms_under_profiler'))} ms, "
-             f"perception K = {part.get('train_every_reached')}.", '',
+             f"perception K = {part.get('train_every_reached')}. These are per-frame CPU costs: "
+             f"perception publishes features before its backward pass, so backward, Adam and "
+             f"replay bound the frame budget (K) and steal CPU from the other nodes, while the "
+             f"frame -> action latency is the live encoder forward + act + ROS (sections 1-2).",
+             '',
              '| rank | phase | ms/frame | share | calls/frame | what would remove it |',
              '|---|---|---|---|---|---|']
     for rank, (name, r) in enumerate(phases, 1):
@@ -147,9 +153,12 @@ def _profile(part: dict) -> list[str]:
 
 def markdown(results: dict) -> str:
     parts, head = results['parts'], results.get('headline', {})
+    remeasured = {name: p['measured_at'] for name, p in parts.items() if p.get('measured_at')}
     lines = ['# ami_nodes benchmarks (latest run)', '',
              'Written by `python -m bench.run_all`; numbers in latest.json. See '
-             'docs/benchmarks.md for what each figure means.', ''] + _machine(results)
+             'docs/benchmarks.md for what each figure means.', ''] + _machine(results) + [
+                 f'Parts measured apart from the run above (`--merge`; UTC, load average): '
+                 f'{remeasured or "none"}.', '']
     system = parts.get('system', {})
     sections = [
         ('system', lambda: _hot_path(system.get('hot_path', {}))),
