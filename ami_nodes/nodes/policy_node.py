@@ -164,8 +164,11 @@ class PolicyNode(Node):
             except WeightsError as error:
                 self._errors.report(f'policy weights rejected, keeping v{self._version}: {error}')
                 continue
-            model = self._new_model()
-            model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()})
+            with torch.device('meta'):  # no initialisation: every tensor comes from the blob
+                model = ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size)
+            model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()},
+                                  assign=True)
+            model.eval()
             with self._weights_lock:
                 self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
 
