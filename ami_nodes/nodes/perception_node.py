@@ -102,8 +102,10 @@ class PerceptionNode(Node):
                              for name in ('aux_loss', 'step_time_ms', 'train_every',
                                           'feature_mean', 'feature_std', 'effective_rank',
                                           *(f'loss/{t}' for t in LOSS_TERMS))}
-        self.create_subscription(Image, 'image_raw', self._on_image, qos.LATEST)
+        # The action first: when both are waiting, the executor serves them in creation
+        # order, so frame t finds the action taken on frame t-1.
         self.create_subscription(JointState, 'action', self._on_action, qos.STREAM)
+        self.create_subscription(Image, 'image_raw', self._on_image, qos.LATEST)
         self.create_timer(1.0, self._publish_feature_stats)
         diagnostics.DiagnosticsPublisher(self, self._report)
 
