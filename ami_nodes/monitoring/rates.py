@@ -35,10 +35,6 @@ class RollingStats:
     def p99(self) -> float:
         return self.percentile(99)
 
-    @property
-    def last(self) -> float:
-        return self._samples[-1] if self._samples else float('nan')
-
 
 class RateMeter:
     """Events per second over the last `window_s` seconds of a monotonic clock."""

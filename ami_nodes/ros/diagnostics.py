@@ -10,7 +10,6 @@ from rclpy.node import Node
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
-STALE = DiagnosticStatus.STALE
 
 #: What a node reports: level, one-line message, key values.
 Report = tuple[int, str, dict[str, object]]
