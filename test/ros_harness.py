@@ -71,3 +71,15 @@ class Watcher:
         self.node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def diagnostic_values(diagnostics: list, node: str) -> list[dict[str, str]]:
+    """The key values of every /diagnostics status `node` published, oldest first."""
+    return [{kv.key: kv.value for kv in status.values}
+            for array in diagnostics for status in array.status if status.name == node]
+
+
+def rejected(diagnostics: list, node: str, at_least: int, text: str = '') -> bool:
+    """Whether `node` reported at least `at_least` rejected inputs, the last one saying `text`."""
+    return any(int(v['rejected_inputs']) >= at_least and text in v['last_rejected']
+               for v in diagnostic_values(diagnostics, node))

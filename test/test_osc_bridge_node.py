@@ -11,7 +11,7 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import free_port
-from ros_harness import start_node, stop
+from ros_harness import rejected, start_node, stop
 
 pytestmark = pytest.mark.ros
 
@@ -98,3 +98,25 @@ def test_unreachable_host_is_reported_and_survived(watcher, tmp_path):
     finally:
         assert stop(node) == 0
     assert 'cannot resolve OSC host' in log.read_text()
+
+
+def test_non_finite_cmd_vel_never_reaches_osc(watcher, recorder, tmp_path):
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    pub = watcher.node.create_publisher(TwistStamped, 'cmd_vel', qos.STREAM)
+    node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', {
+        'port': recorder.port}, log=tmp_path / 'bridge.log')
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 15.0)
+        assert watcher.spin_until(lambda: len(recorder.messages) >= len(osc.ALL_INPUTS), 5.0)
+        released = len(recorder.messages)  # the reset at start
+        bad = [dict(x=float('nan')), dict(y=float('inf')), dict(yaw=-float('inf')),
+               dict(x=0.5, z=float('nan'))]
+        for values in bad:
+            pub.publish(twist(watcher, **values))
+        assert watcher.spin_until(lambda: rejected(diagnostics, 'osc_bridge_node', len(bad)), 10.0)
+        pub.publish(twist(watcher, x=0.5))  # and a good one still moves
+        assert watcher.spin_until(lambda: recorder.state().get(osc.VERTICAL) == 0.5, 5.0)
+        assert recorder.messages[released:] == [(osc.VERTICAL, 0.5)], recorder.messages
+        assert node.poll() is None
+    finally:
+        assert stop(node) == 0
