@@ -42,6 +42,8 @@ def test_report_counts_every_refusal_even_when_the_log_is_throttled():
         errors.report('cmd_vel', f'velocity linear_x is nan ({i})')
     errors.report('reward', 'reward is inf')
     assert errors.count == 51 and errors.last == 'reward: reward is inf'
+    errors.report('image_raw', f"image has encoding '{'x' * 100000}'")
+    assert len(errors.last) < 400 and errors.last.endswith('(100022 characters)')
 
 
 def test_replies_round_trip():

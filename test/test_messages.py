@@ -110,6 +110,7 @@ def test_images_refuse_empty_huge_and_mismatched_data():
     (['move', 'strafe', 'turn', 'jump', 'run'], [float('nan'), 0, 0, 0, 0]),
     (['move', 'strafe', 'turn', 'jump', 'run'], [float('inf'), 0, 0, 0, 0]),
     (['move', 'strafe', 'turn', 'jump', 'run'], [3.0, 0, 0, 0, 0]),
+    (['move', 'strafe', 'turn', 'jump', 'run'], [0.5, 0, 0, 0, 0]),
     (['move', 'strafe', 'turn', 'jump', 'run'], [0.0, 0, 0, 0]),
     (['move', 'strafe', 'turn', 'jump', 'run'], []),
     (['move', 'strafe', 'turn', 'run', 'jump'], [0.0] * 5),

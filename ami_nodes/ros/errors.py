@@ -16,6 +16,8 @@ from typing import Any, Callable, TypeVar
 from rclpy.impl.rcutils_logger import RcutilsLogger
 
 Callback = TypeVar('Callback', bound=Callable[..., Any])
+#: Longest reason logged and shown on /diagnostics: hostile input can make error texts huge.
+MAX_REASON_CHARS = 300
 
 
 class InputErrors:
@@ -35,6 +37,8 @@ class InputErrors:
 
     def report(self, source: str, text: str) -> None:
         """Count one refused input from `source` and log why (at most once per throttle_s)."""
+        if len(text) > MAX_REASON_CHARS:
+            text = f'{text[:MAX_REASON_CHARS]}... ({len(text)} characters)'
         line = f'{source}: {text}'
         with self._lock:
             self.count += 1

@@ -54,7 +54,7 @@ def _indices(values: Sequence[float], what: str) -> tuple[int, ...]:
     """Float positions that must be whole numbers of a valid action, as the action tuple."""
     array = check_values(np.asarray(values, dtype=np.float64), what, limit=COUNTER_LIMIT)
     try:
-        return validate_action([int(round(v)) for v in array])
+        return validate_action([float(v) for v in array])  # 0.5 is no index: refused
     except ValueError as error:
         raise MessageError(f'{what}: {error}') from error
 
