@@ -134,6 +134,10 @@ class CheckpointParticipant:
             self._errors.report(REQUEST_TOPIC, f'checkpoint {name} was not begun under '
                                                f'{self._store.root}; not writing a part')
             return
+        if (self._store.staging / name / self._node.get_name()).exists():
+            self._errors.report(REQUEST_TOPIC, f'checkpoint {name}: my part is written '
+                                               'already (a repeated request)')
+            return
         if not self._writing.acquire(blocking=False):
             self._errors.report(REQUEST_TOPIC, f'checkpoint {name}: still writing the part of '
                                                'an earlier one')
