@@ -274,7 +274,8 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
 
         attacked = ('perception_node', 'policy_node', 'learner_node', 'osc_bridge_node')
         assert watcher.spin_until(lambda: all(rejected(diagnostics, n, 1) for n in attacked),
-                                  30.0), {n: diagnostic_values(diagnostics, n)[-1:] for n in attacked}
+                                  30.0), {n: diagnostic_values(diagnostics, n)[-1:]
+                                          for n in attacked}
         acted = len(commands)
         assert watcher.spin_until(lambda: len(commands) >= acted + 20, 60.0), \
             'the policy stopped acting after the fuzzing'

@@ -25,7 +25,7 @@ from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
-                                    msg_to_reward, stamp_to_ns)
+                                    msg_to_reward)
 from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.params import Param, declare, torch_parameters
 from ami_nodes.ros.spin import run_node

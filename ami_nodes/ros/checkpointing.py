@@ -51,7 +51,10 @@ def make_reply(name: str, node: str, error: str = '') -> String:
 
 
 def parse_reply(text: str) -> dict[str, Any]:
-    """A reply from DONE_TOPIC as {name, node, ok, error}, every field checked; else MessageError."""
+    """A reply from DONE_TOPIC as {name, node, ok, error}, every field checked.
+
+    Anything else is a MessageError: the topic is open to every peer on the network.
+    """
     if len(text) > MAX_REPLY_BYTES:
         raise MessageError(f'checkpoint reply of {len(text)} characters, at most '
                            f'{MAX_REPLY_BYTES} expected')

@@ -41,7 +41,7 @@ class MessageError(ValueError):
 
 
 def check_values(values: np.ndarray, what: str, limit: float = VALUE_LIMIT) -> np.ndarray:
-    """`values` if all are finite and within +-limit, else a MessageError naming the first bad one."""
+    """`values` if all are finite and within +-limit; else a MessageError naming the first bad."""
     bad = ~np.isfinite(values) | (np.abs(values) > limit)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
