@@ -171,7 +171,11 @@ class CheckpointCoordinator:
                  parts: list[str], snapshot: Callable[[], Part], errors: InputErrors) -> None:
         self._node = node
         self._errors = errors
-        self._parts = parts
+        try:
+            self._parts = [check_name(part, 'checkpoint_parts entry') for part in parts]
+        except ValueError as error:
+            node.get_logger().fatal(f'bad parameter checkpoint_parts: {error}; list node names')
+            raise SystemExit(2) from error
         self._store = CheckpointStore(checkpoint_dir, keep=keep)
         self._timeout_s = timeout_s
         self._snapshot = snapshot
