@@ -3,8 +3,9 @@
 The whole system runs once (world + five nodes, ami_launch). Every topic a node subscribes to
 and every service it serves gets a bounded number of generated bad inputs of the right type
 from a seeded generator: NaN and inf, empty and huge arrays, wrong encodings, sizes and names,
-random bytes, hostile strings and paths, rapid service toggling. Then every node must still
-be the process it was, the policy must still publish cmd_vel, each attacked node must have
+random bytes, hostile strings and paths, rapid service toggling; ami_launch's own
+subscriptions (/diagnostics, the checkpoint result) get made-up statuses and results too.
+Then every node must still be the process it was, the policy must still publish cmd_vel, each attacked node must have
 counted refusals on /diagnostics, and after the stop the world must hold no input.
 """
 import json
@@ -16,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, String, UInt8MultiArray
@@ -202,6 +203,25 @@ def bad_replies(rng: np.random.Generator, i: int) -> String:
     return String(data=text)
 
 
+def bad_diagnostics(rng: np.random.Generator, i: int) -> DiagnosticArray:
+    """Made-up statuses for ami_launch's status line (never named like a node of the system)."""
+    return DiagnosticArray(status=[
+        DiagnosticStatus(level=bytes([int(rng.integers(0, 256))]), name=f'fuzz {random_text(rng, 8)}',
+                         message=random_text(rng, int(rng.integers(0, 2000))),
+                         values=[KeyValue(key=random_text(rng, 5), value=random_text(rng, 50))])
+        for _ in range(int(rng.integers(0, 20)))])
+
+
+def answered(watcher: Watcher, client, request, attempts: int = 6) -> bool:
+    """Call until one answer arrives: a request sent before the server has discovered this
+    client's reply reader can go unanswered (a DDS discovery race), so the first is retried."""
+    for _ in range(attempts):
+        future = client.call_async(request)
+        if watcher.spin_until(future.done, 10.0):
+            return True
+    return False
+
+
 def children_of(pid: int) -> dict[int, str]:
     """pid -> command line of each live child process of `pid` (Linux /proc)."""
     found = {}
@@ -242,6 +262,10 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         (node.create_publisher(String, REQUEST_TOPIC, qos.STREAM),
          lambda i: bad_requests(rng, i)),
         (node.create_publisher(String, DONE_TOPIC, qos.STREAM), lambda i: bad_replies(rng, i)),
+        (node.create_publisher(DiagnosticArray, '/diagnostics', 10),
+         lambda i: bad_diagnostics(rng, i)),
+        (node.create_publisher(String, f'{LEARNER}/checkpoint_result', qos.LATCHED),
+         lambda i: bad_replies(rng, i)),
     ]
     toggled = [node.create_client(SetBool, name) for name in ACTING_SERVICES + LEARNING_SERVICES]
     save = node.create_client(Trigger, f'{LEARNER}/save')
@@ -249,28 +273,39 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
     launcher = subprocess.Popen(
         [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
          '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', str(tmp_path / 'runs'),
-         '--status-period', '0'],
+         '--status-period', '1'],
         stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
     try:
         assert watcher.spin_until(lambda: len(commands) > 0, 90.0), log.read_text()
         assert watcher.spin_until(lambda: all(p.get_subscription_count() > 0 for p, _ in attacks)
                                   and all(c.service_is_ready() for c in toggled + [save]), 30.0)
+        assert all(answered(watcher, c, SetBool.Request(data=True)) for c in toggled)
+        assert answered(watcher, save, Trigger.Request())
         processes = children_of(launcher.pid)
         assert len(processes) == len(system.NODES) + 1, processes  # and the world
 
-        futures = []
         for i in range(PER_INPUT):
             for publisher, generate in attacks:
                 publisher.publish(generate(i))
             if i < TOGGLES:
-                futures += [client.call_async(SetBool.Request(data=bool(rng.integers(0, 2))))
-                            for client in toggled]
+                for client in toggled:  # a flood: answers are not waited for
+                    client.call_async(SetBool.Request(data=bool(rng.integers(0, 2))))
                 if i % 4 == 0:
-                    futures.append(save.call_async(Trigger.Request()))
+                    save.call_async(Trigger.Request())
             watcher.spin_for(0.02)
-        futures += [client.call_async(SetBool.Request(data=True)) for client in toggled]
-        assert watcher.spin_until(lambda: all(f.done() for f in futures), 60.0)
-        assert all(f.result().success for f in futures[-len(toggled):]), 'not acting/learning'
+        # A flood may overflow a service's request queue (keep last 10): the oldest calls are
+        # dropped unanswered, as ROS does. The last call of each client is the newest, so it
+        # is answered, and leaves the system acting and learning.
+        final = [client.call_async(SetBool.Request(data=True)) for client in toggled]
+        assert watcher.spin_until(lambda: all(f.done() for f in final), 60.0), (
+            f'{sum(not f.done() for f in final)} final calls unanswered; launcher exit code '
+            f'{launcher.poll()}', log.read_text()[-3000:])
+        assert all(f.result().success for f in final)
+        states = {'policy_node': 'acting', 'osc_bridge_node': 'enabled',
+                  'learner_node': 'learning'}
+        assert watcher.spin_until(lambda: all(
+            diagnostic_values(diagnostics, node)[-1][key] == 'True'
+            for node, key in states.items()), 30.0), 'not left acting and learning'
 
         attacked = ('perception_node', 'policy_node', 'learner_node', 'osc_bridge_node')
         assert watcher.spin_until(lambda: all(rejected(diagnostics, n, 1) for n in attacked),
@@ -300,3 +335,4 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
     assert not (tmp_path / 'etc').exists() and not (tmp_path / 'evil').exists()
     assert not any('evil' in str(p) for p in tmp_path.rglob('*')), 'a hostile path was written'
     assert 'refused /checkpoint/request' in output and 'refused /checkpoint/done' in output
+    assert 'final checkpoint: ' + str(tmp_path / 'checkpoints') in output, output[-3000:]
