@@ -120,3 +120,20 @@ def test_non_finite_cmd_vel_never_reaches_osc(watcher, recorder, tmp_path):
         assert node.poll() is None
     finally:
         assert stop(node) == 0
+
+
+@pytest.mark.parametrize('params, says', [
+    ({'port': 70000}, 'bad parameter port: '),
+    ({'deadman_timeout': 'nan'}, 'bad parameter deadman_timeout: '),
+    ({'mode': 'fly'}, "bad parameter mode: parameter mode is 'fly'"),
+])
+def test_a_bad_parameter_stops_the_node_with_one_clear_line(tmp_path, params, says):
+    log = tmp_path / 'bridge.log'
+    node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', params, log=log)
+    try:
+        code = node.wait(30)
+    finally:
+        stop(node)  # only if it hung
+    text = log.read_text()
+    assert code == 2, text
+    assert says in text and 'Traceback' not in text
