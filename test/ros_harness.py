@@ -73,6 +73,29 @@ class Watcher:
             rclpy.shutdown()
 
 
+def children(parent_pid: int) -> dict[int, str]:
+    """pid -> command line of each running (not zombie) child of `parent_pid` (Linux /proc)."""
+    found = {}
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / 'stat').read_text()
+            cmdline = (entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rsplit(')', 1)[1].split()
+        if int(fields[1]) == parent_pid and fields[0] != 'Z':
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def child_pid(parent_pid: int, needle: str) -> int | None:
+    """The pid of `parent_pid`'s child whose command line contains `needle`, if running."""
+    return next((pid for pid, cmdline in children(parent_pid).items() if needle in cmdline),
+                None)
+
+
 def diagnostic_values(diagnostics: list, node: str) -> list[dict[str, str]]:
     """The key values of every /diagnostics status `node` published, oldest first."""
     return [{kv.key: kv.value for kv in status.values}

@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -33,7 +32,7 @@ from ami_nodes.ros.messages import (FEATURES_ENCODING, POLICY_MODEL, blob_to_msg
                                     experience_names, ns_to_stamp)
 from ami_nodes.tools.control import ACTING_SERVICES, LEARNER, LEARNING_SERVICES
 from ami_nodes.tools.launch_config import write_config
-from ros_harness import REPO, Watcher, diagnostic_values, rejected
+from ros_harness import REPO, Watcher, children, diagnostic_values, rejected
 
 pytestmark = pytest.mark.ros
 SEED = 20261124
@@ -222,23 +221,6 @@ def answered(watcher: Watcher, client, request, attempts: int = 6) -> bool:
     return False
 
 
-def children_of(pid: int) -> dict[int, str]:
-    """pid -> command line of each live child process of `pid` (Linux /proc)."""
-    found = {}
-    for entry in Path('/proc').iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / 'stat').read_text()
-            cmdline = (entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(')', 1)[1].split()[:2]
-        if int(ppid) == pid and state != 'Z':
-            found[int(entry.name)] = cmdline
-    return found
-
-
 def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
     config = write_config(tmp_path / 'ami.yaml', {
         'learner_node': {'rollout_length': 64, 'min_new_samples': 64}})
@@ -281,7 +263,7 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
                                   and all(c.service_is_ready() for c in toggled + [save]), 30.0)
         assert all(answered(watcher, c, SetBool.Request(data=True)) for c in toggled)
         assert answered(watcher, save, Trigger.Request())
-        processes = children_of(launcher.pid)
+        processes = children(launcher.pid)
         assert len(processes) == len(system.NODES) + 1, processes  # and the world
 
         for i in range(PER_INPUT):
@@ -314,7 +296,7 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         acted = len(commands)
         assert watcher.spin_until(lambda: len(commands) >= acted + 20, 60.0), \
             'the policy stopped acting after the fuzzing'
-        assert children_of(launcher.pid) == processes, 'a node died (or was restarted)'
+        assert children(launcher.pid) == processes, 'a node died (or was restarted)'
         assert all('rejected_inputs' in (diagnostic_values(diagnostics, spec.name) or [{}])[-1]
                    for spec in system.NODES), 'every node reports rejected_inputs'
         launcher.send_signal(signal.SIGINT)

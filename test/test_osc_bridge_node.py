@@ -67,9 +67,10 @@ def test_axes_changes_deadman_and_release_on_shutdown(watcher, recorder, tmp_pat
         assert state[osc.LOOK_HORIZONTAL] == pytest.approx(-1.0)  # ROS +yaw turns left
         assert state[osc.RUN] == 1
         assert sum(1 for a, _ in recorder.messages if a == osc.VERTICAL) == 2  # initial reset + one
-        # no command for longer than the dead-man timeout: everything released
-        assert watcher.spin_until(lambda: recorder.state()[osc.VERTICAL] == 0.0, 3.0)
-        assert all(v == 0 for v in recorder.state().values())
+        # no command for longer than the dead-man timeout: everything released (11 datagrams,
+        # Vertical first: wait for all of them, not for the first)
+        assert watcher.spin_until(lambda: all(v == 0 for v in recorder.state().values()), 3.0), \
+            recorder.state()
         pub.publish(twist(watcher, z=1.0))  # a jump, then shut down while it is held
         assert watcher.spin_until(lambda: recorder.state().get(osc.JUMP) == 1, 5.0)
     finally:

@@ -18,7 +18,6 @@ from ami_nodes.camera.calibration import load_camera_info
 from ami_nodes.camera.capture import Backoff, SourceError, VideoSource
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.ros import diagnostics, qos
-from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.messages import rgb_to_image
 from ami_nodes.ros.params import Param, declare
 from ami_nodes.ros.spin import run_node
@@ -52,7 +51,7 @@ class CameraNode(Node):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture_loop, name='capture', daemon=True)
         self._thread.start()
-        diagnostics.DiagnosticsPublisher(self, self._report, InputErrors(self.get_logger()))
+        diagnostics.DiagnosticsPublisher(self, self._report)
 
     def _capture_loop(self) -> None:
         backoff = Backoff(self.p.reconnect_initial_delay, self.p.reconnect_max_delay)

@@ -27,14 +27,15 @@ def format_value(value: object) -> str:
 class DiagnosticsPublisher:
     """Calls `report()` every `period_s` and publishes it on /diagnostics.
 
-    Every node reports the inputs it refused (`rejected_inputs`, `last_rejected`) the same way.
+    Every node reports the inputs it refused (`rejected_inputs`, `last_rejected`) the same way:
+    pass the node's InputErrors (a publisher without one counts only its own failures).
     """
 
-    def __init__(self, node: Node, report: Callable[[], Report], errors: InputErrors,
-                 period_s: float = 1.0) -> None:
+    def __init__(self, node: Node, report: Callable[[], Report],
+                 errors: InputErrors | None = None, period_s: float = 1.0) -> None:
         self._node = node
         self._report = report
-        self._errors = errors
+        self._errors = errors = errors or InputErrors(node.get_logger())
         self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._timer = node.create_timer(period_s, errors.guard('diagnostics', self.publish))
 
