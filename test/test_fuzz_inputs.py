@@ -5,8 +5,9 @@ and every service it serves gets a bounded number of generated bad inputs of the
 from a seeded generator: NaN and inf, empty and huge arrays, wrong encodings, sizes and names,
 random bytes, hostile strings and paths, rapid service toggling; ami_launch's own
 subscriptions (/diagnostics, the checkpoint result) get made-up statuses and results too.
-Then every node must still be the process it was, the policy must still publish cmd_vel, each attacked node must have
-counted refusals on /diagnostics, and after the stop the world must hold no input.
+Then every node must still be the process it was, the policy must still publish cmd_vel,
+each attacked node must have counted refusals on /diagnostics, and after the stop the world
+must hold no input.
 """
 import json
 import signal
@@ -53,7 +54,9 @@ def random_text(rng: np.random.Generator, size: int) -> str:
 
 
 def stamped(rng: np.random.Generator) -> Header:
-    return Header(frame_id=random_text(rng, 4), stamp=ns_to_stamp(int(rng.integers(0, 2**62))))
+    """Any stamp a Time can hold (seconds are int32)."""
+    stamp = ns_to_stamp(int(rng.integers(0, 2**31 * 10**9)))
+    return Header(frame_id=random_text(rng, 4), stamp=stamp)
 
 
 def bad_images(rng: np.random.Generator, i: int) -> Image:
@@ -205,7 +208,8 @@ def bad_replies(rng: np.random.Generator, i: int) -> String:
 def bad_diagnostics(rng: np.random.Generator, i: int) -> DiagnosticArray:
     """Made-up statuses for ami_launch's status line (never named like a node of the system)."""
     return DiagnosticArray(status=[
-        DiagnosticStatus(level=bytes([int(rng.integers(0, 256))]), name=f'fuzz {random_text(rng, 8)}',
+        DiagnosticStatus(level=bytes([int(rng.integers(0, 256))]),
+                         name=f'fuzz {random_text(rng, 8)}',
                          message=random_text(rng, int(rng.integers(0, 2000))),
                          values=[KeyValue(key=random_text(rng, 5), value=random_text(rng, 50))])
         for _ in range(int(rng.integers(0, 20)))])
