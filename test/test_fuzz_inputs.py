@@ -141,7 +141,7 @@ def bad_experience(rng: np.random.Generator, i: int, now_ns: int) -> JointState:
               *(float(rng.integers(0, d)) for d in ACTION_DIMS),
               *rng.normal(size=FEATURE_DIM)]
     header = Header(stamp=ns_to_stamp(now_ns))
-    kind = i % 7
+    kind = i % 8
     if kind == 0:
         values[int(rng.integers(0, len(values)))] = float(rng.choice([np.nan, np.inf, -np.inf]))
     elif kind == 1:
@@ -155,8 +155,10 @@ def bad_experience(rng: np.random.Generator, i: int, now_ns: int) -> JointState:
         names = [random_text(rng, 3) for _ in names]
     elif kind == 5:
         values = values[:-1]
-    else:
+    elif kind == 6:
         header.stamp = ns_to_stamp(now_ns + 86400 * 10**9)  # a day ahead
+    else:
+        values[1] = float(2**52)  # well formed, but a policy_version no learner shipped
     return JointState(header=header, name=names, position=values)
 
 
@@ -301,6 +303,8 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         assert watcher.spin_until(lambda: len(commands) >= acted + 20, 60.0), \
             'the policy stopped acting after the fuzzing'
         assert children(launcher.pid) == processes, 'a node died (or was restarted)'
+        learner_version = float(diagnostic_values(diagnostics, 'learner_node')[-1]['version'])
+        assert learner_version < 1000, 'a made-up policy_version renumbered the learner'
         assert all('rejected_inputs' in (diagnostic_values(diagnostics, spec.name) or [{}])[-1]
                    for spec in system.NODES), 'every node reports rejected_inputs'
         launcher.send_signal(signal.SIGINT)

@@ -70,6 +70,10 @@ PARAMETERS = (
 #: Experience stamped further ahead of this node's clock is refused (clocks of one machine or
 #: a synchronised network differ by far less).
 MAX_STAMP_AHEAD_S = 60.0
+#: Experience from a policy version this far above ours is refused: a restart from a checkpoint
+#: explains a few hundred versions at most, and a made-up huge one would renumber our weights
+#: (continue_above) past what float64 experience values can carry, stopping learning for good.
+MAX_VERSION_AHEAD = 100_000
 
 #: Training statistics published for rqt_plot and written to the training log.
 LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss', 'policy_loss',
@@ -140,6 +144,10 @@ class LearnerNode(Node):
         if ahead_s > MAX_STAMP_AHEAD_S:
             # A stamp from the future would make every real sample after it look late.
             self._errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
+            return
+        if exp.policy_version - self.core.version > MAX_VERSION_AHEAD:
+            self._errors.report('experience', f'policy_version {exp.policy_version} is more '
+                                f'than {MAX_VERSION_AHEAD} above mine (v{self.core.version})')
             return
         self._experience_rate.tick()
         self._policy_version = exp.policy_version
