@@ -20,8 +20,9 @@ from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
                                     rgb_to_image, stamp_to_ns)
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare, torch_parameters
+from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
+from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
 #: train_every that means "never": a frozen encoder still runs the same code path.
@@ -30,31 +31,13 @@ LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive'
 
 PARAMETERS = (
     *torch_parameters('the encoder'),
-    Param('image_size', 84, 'Side of the square rgb8 input image (camera image_width/height)',
-          8, 4096),
-    Param('feature_dim', 64, 'Size of the published feature vector', 1, 65536),
-    Param('learning_rate', 3e-4, 'Adam learning rate of encoder and predictor', 0.0, 1.0),
+    *params_of(OnlinePerceptionConfig),
+    *params_of(AuxLossConfig),
     Param('train_online', True, 'Train the encoder on the live stream (false: frozen)'),
-    Param('train_every', 1, 'Train on every K-th frame (the start value in automatic mode)',
-          1, 1000),
     Param('budget_fraction', 0.0, 'Automatic K: keep the mean perception step under this '
           'fraction of the frame period (0 disables)', 0.0, 1.0),
     Param('frame_rate', 20.0, 'Expected frame rate, for the automatic budget (Hz)', 0.1, 1000.0),
-    Param('max_train_every', 64, 'Largest K the automatic mode may choose', 1, 100000),
-    Param('ema_decay', 0.0, 'Publish an EMA copy of the encoder (0 disables)', 0.0, 0.99999),
-    Param('loss_predictive', 1.0, 'Weight of temporal predictive coding', 0.0, 100.0),
-    Param('loss_coherence', 0.1, 'Weight of action-gated temporal coherence', 0.0, 100.0),
-    Param('loss_variance', 1.0, 'Weight of the VICReg variance (anti-collapse) term', 0.0, 100.0),
-    Param('loss_covariance', 0.04, 'Weight of the VICReg covariance term', 0.0, 100.0),
-    Param('loss_contrastive', 0.0, 'Weight of the contrastive (near vs far steps) term',
-          0.0, 100.0),
-    Param('history_size', 64, 'Recent feature vectors kept for the anti-collapse terms',
-          2, 100000),
-    Param('replay_batch', 16, "Frames replayed from seed 000's loss-prioritised frame set in "
-          'each training step, after the features went out (0: live frame only)', 0, 4096),
-    Param('frame_set_size', 256, 'Frames kept in the loss-prioritised frame set', 1, 1000000),
     Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
-    Param('seed', 0, 'Seed of the initial encoder weights', 0, 2**31 - 1),
     Param('log_every', 20, 'Write losses to the training log every N frames', 1, 100000),
     *checkpointing.PARAMETERS,
 )
@@ -70,16 +53,12 @@ class PerceptionNode(Node):
         self.p = declare(self, PARAMETERS)
         device = configure_torch(self.p.device, self.p.torch_threads)
         budget_s = self.p.budget_fraction / self.p.frame_rate
-        self.core = OnlinePerception(OnlinePerceptionConfig(
-            image_size=self.p.image_size, feature_dim=self.p.feature_dim,
-            lr=self.p.learning_rate,
+        values = vars(self.p)
+        self.core = OnlinePerception(config_from(
+            OnlinePerceptionConfig, values,
             train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
             budget_s=budget_s if self.p.train_online else 0.0,
-            max_train_every=self.p.max_train_every, ema_decay=self.p.ema_decay,
-            history_size=self.p.history_size, replay_batch=self.p.replay_batch,
-            frame_set_size=self.p.frame_set_size, seed=self.p.seed,
-            aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
-            device=device)
+            aux=config_from(AuxLossConfig, values)), device=device)
         checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint,
                              lambda part: self.core.load_state_dict(
                                  {**part.trainers['online'], **part.data['memory'],

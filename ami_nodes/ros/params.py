@@ -1,6 +1,8 @@
 """Declare a node's parameters from one table, each with a description and a range.
 
-The same tables are read by the consistency test that checks config/ami.yaml against them.
+Parameters that configure the core come from its config dataclasses (`params_of`), so their
+name, default, range and description are written once, in ami_nodes.settings form. The same
+tables are read by the consistency test that checks config/ami.yaml against them.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 
 from ami_nodes.action_space import VelocityLimits
+from ami_nodes.settings import default_of, settings_of
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Param:
     min: float | int | None = None
     max: float | int | None = None
     choices: tuple[str, ...] = ()
+    live: bool = False  # safe to change while running; else read-only after start
 
     def descriptor(self) -> ParameterDescriptor:
         text = self.description
@@ -45,6 +49,13 @@ class Param:
         """Raise ValueError with a clear message when `value` is not allowed."""
         if self.choices and value not in self.choices:
             raise ValueError(f"parameter {self.name} is {value!r}, expected one of {self.choices}")
+
+
+def params_of(config_type: type) -> tuple[Param, ...]:
+    """One Param per setting of a core config dataclass: same name, default, range, text."""
+    return tuple(Param(item.name, default_of(item), spec.description, spec.min, spec.max,
+                       spec.choices, spec.live)
+                 for item, spec in settings_of(config_type))
 
 
 def declare(node: Node, params: Sequence[Param]) -> SimpleNamespace:
