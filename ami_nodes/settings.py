@@ -53,6 +53,15 @@ def default_of(item: Field) -> Any:
     raise ValueError(f'setting {item.name} has no default')
 
 
+def assign(name: str, value: Any, *configs: Any) -> bool:
+    """Set setting `name` on the first of `configs` that has it; False when none has."""
+    for config in configs:
+        if any(item.name == name for item, _ in settings_of(config)):
+            setattr(config, name, value)
+            return True
+    return False
+
+
 def config_from(config_type: type, values: Mapping[str, Any], **overrides: Any) -> Any:
     """`config_type` with every setting taken from `values` by its own name; `overrides`
     (settings or internal fields) win."""

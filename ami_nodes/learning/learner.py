@@ -18,7 +18,7 @@ from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.learning.curiosity import Curiosity
 from ami_nodes.learning.experience import Rollout
 from ami_nodes.learning.ppo import PPOConfig, PPOTrainer, Segment
-from ami_nodes.settings import setting
+from ami_nodes.settings import assign, setting
 
 
 @dataclass
@@ -106,6 +106,17 @@ class CuriosityPPOLearner:
             'extrinsic_reward_mean': float(extrinsic.mean()),
             'reward_mean': float(rewards.mean()),
         }
+
+    def update_setting(self, name: str, value: float | int) -> None:
+        """Apply a changed live setting of LearnerConfig or PPOConfig from the next update on
+        (learning rates reach the optimizers at once)."""
+        if not assign(name, value, self.config, self.config.ppo):
+            raise KeyError(f'{name} is not a learner setting')
+        if name == 'learning_rate':
+            self.trainer.set_learning_rate(value)
+        elif name == 'curiosity_learning_rate':
+            for group in self.curiosity.optimizer.param_groups:
+                group['lr'] = value
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """The actor-critic's weights, detached copies: what the policy node loads."""

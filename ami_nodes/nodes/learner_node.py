@@ -60,7 +60,7 @@ LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss'
 class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__('learner_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply)
         if configure_torch(self.p.device, self.p.torch_threads).type != 'cpu':
             self.get_logger().warning('learner_node trains on the CPU; device is ignored here')
         torch.manual_seed(self.p.seed)
@@ -183,6 +183,11 @@ class LearnerNode(Node):
         response.message = (f'saving checkpoint {name} in {self.p.checkpoint_dir}' if name
                             else 'a checkpoint is being saved already')
         return response
+
+    def _apply(self, name: str, value) -> None:
+        """A live setting: the training thread reads it at its next update."""
+        self.core.update_setting(name, value)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
         self._learning = request.data

@@ -35,8 +35,10 @@ PARAMETERS = (
     *params_of(AuxLossConfig),
     Param('train_online', True, 'Train the encoder on the live stream (false: frozen)'),
     Param('budget_fraction', 0.0, 'Automatic K: keep the mean perception step under this '
-          'fraction of the frame period (0 disables)', 0.0, 1.0),
-    Param('frame_rate', 20.0, 'Expected frame rate, for the automatic budget (Hz)', 0.1, 1000.0),
+          'fraction of the frame period (0 disables; switching it on or off needs a restart)',
+          0.0, 1.0, live=True),
+    Param('frame_rate', 20.0, 'Expected frame rate, for the automatic budget (Hz)', 0.1, 1000.0,
+          live=True),
     Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
     Param('log_every', 20, 'Write losses to the training log every N frames', 1, 100000),
     *checkpointing.PARAMETERS,
@@ -50,7 +52,7 @@ TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 class PerceptionNode(Node):
     def __init__(self) -> None:
         super().__init__('perception_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
         device = configure_torch(self.p.device, self.p.torch_threads)
         budget_s = self.p.budget_fraction / self.p.frame_rate
         values = vars(self.p)
@@ -87,6 +89,22 @@ class PerceptionNode(Node):
         self.create_subscription(Image, 'image_raw', self._on_image, qos.LATEST)
         self.create_timer(1.0, self._publish_feature_stats)
         diagnostics.DiagnosticsPublisher(self, self._report)
+
+    def _refuse(self, values) -> str | None:
+        if (values.budget_fraction > 0) != (self.p.budget_fraction > 0):
+            return ('budget_fraction switches automatic train_every on or off only at start: '
+                    'restart the node with the new value')
+        if not self.p.train_online and values.train_every != self.p.train_every:
+            return 'train_online is false (the encoder is frozen): train_every has no effect'
+        return None
+
+    def _apply(self, name: str, value) -> None:
+        """A live setting, between frames (the executor runs this and _on_image in turn)."""
+        if name in ('budget_fraction', 'frame_rate'):
+            self.core.update_setting('budget_s', self.p.budget_fraction / self.p.frame_rate)
+        else:
+            self.core.update_setting(name, value)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_action(self, msg: JointState) -> None:
         try:

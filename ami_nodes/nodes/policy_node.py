@@ -39,11 +39,11 @@ PARAMETERS = (
           "most likely action ('greedy'), 'uniform' at random every tick, or 'sticky': a "
           "random action held for sticky_min_s..sticky_max_s of frame-stamp time (the random "
           "modes are the baselines curiosity is measured against; their experience carries "
-          "the uniform log-prob)", choices=ACTION_MODES),
+          "the uniform log-prob)", choices=ACTION_MODES, live=True),
     Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky' random action",
-          0.001, 3600.0),
+          0.001, 3600.0, live=True),
     Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky' random action; "
-          'each hold is drawn uniformly between the two', 0.001, 3600.0),
+          'each hold is drawn uniformly between the two', 0.001, 3600.0, live=True),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
     *VELOCITY_PARAMETERS,
@@ -54,7 +54,7 @@ PARAMETERS = (
 class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__('policy_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
         self._actor = Actor(self.p.feature_dim, self.p.hidden_size, self.p.action_mode,
                             self.p.seed, configure_torch(self.p.device, self.p.torch_threads),
                             self.p.sticky_min_s, self.p.sticky_max_s)
@@ -180,6 +180,23 @@ class PolicyNode(Node):
         response.success = True
         response.message = 'acting' if self._acting else 'paused: stop command sent'
         return response
+
+    @staticmethod
+    def _refuse(values) -> str | None:
+        if values.sticky_min_s > values.sticky_max_s:
+            return (f'sticky_min_s ({values.sticky_min_s}) must not exceed sticky_max_s '
+                    f'({values.sticky_max_s}); set both in one call to move the range')
+        return None
+
+    def _apply(self, name: str, value) -> None:
+        """Live parameters, between ticks (the executor runs this and the hot path in turn)."""
+        if name == 'action_mode':
+            self._actor.set_action_mode(value)
+        elif name in ('sticky_min_s', 'sticky_max_s'):
+            self._actor.set_sticky_range(self.p.sticky_min_s, self.p.sticky_max_s)
+        else:  # a speed
+            self._limits = velocity_limits(self.p)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _report(self) -> diagnostics.Report:
         values = {'acting': self._acting, 'policy_version': self._version,

@@ -22,7 +22,7 @@ from ami_nodes.perception.aux_losses import ACTION_ONE_HOT_DIM, AuxLoss, AuxLoss
 from ami_nodes.perception.budget import BudgetController
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import UNKNOWN_ACTION, FrameSet
-from ami_nodes.settings import setting
+from ami_nodes.settings import assign, setting
 from ami_nodes.perception.preview import render_preview
 from ami_nodes.perception.stats import feature_summary
 
@@ -226,6 +226,23 @@ class OnlinePerception:
     def preview_image(self, frame: np.ndarray) -> np.ndarray:
         """Frame beside heat strips of f_t, the predictor's f_t and their error (HxWx3 uint8)."""
         return render_preview(frame, self._last_features, self._last_prediction)
+
+    def update_setting(self, name: str, value: float | int) -> None:
+        """Apply a changed live setting (or `budget_s`) from the next frame on."""
+        if name == 'budget_s':
+            self.config.budget_s = value
+            if self.budget is not None:
+                self.budget.budget_s = value
+            return
+        if not assign(name, value, self.config, self.config.aux):
+            raise KeyError(f'{name} is not a perception setting')
+        if name == 'learning_rate':
+            for group in self.optimizer.param_groups:
+                group['lr'] = value
+        elif name == 'train_every':
+            self.train_every = value
+            if self.budget is not None:
+                self.budget.train_every = value
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
         """Published encoder weights as plain CPU tensors (ready for safetensors)."""
