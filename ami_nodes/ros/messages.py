@@ -59,10 +59,17 @@ def _consistent_bridge():
             msg = _image_msg(probe[..., :IMAGE_CHANNELS[encoding]].squeeze(), encoding, Header())
             if not np.array_equal(bridge.imgmsg_to_cv2(msg, 'rgb8'), _rgb_from_bytes(msg)):
                 return None
-        features = np.linspace(-1, 1, 5, dtype=np.float32)
-        msg = _image_msg(features.reshape(1, -1), FEATURES_ENCODING, Header())
-        if not np.array_equal(bridge.imgmsg_to_cv2(msg).reshape(-1), features):
+        features = np.linspace(-1, 1, 5, dtype=np.float32).reshape(1, -1)
+        msg = _image_msg(features, FEATURES_ENCODING, Header())
+        if not np.array_equal(bridge.imgmsg_to_cv2(msg).reshape(-1), features.reshape(-1)):
             return None
+        for pixels, encoding in ((probe[..., :3], 'rgb8'), (features, FEATURES_ENCODING)):
+            ours = _image_msg(pixels, encoding, Header())
+            theirs = bridge.cv2_to_imgmsg(np.ascontiguousarray(pixels), encoding=encoding,
+                                          header=Header())
+            if (bytes(theirs.data), theirs.step, theirs.encoding) != (
+                    bytes(ours.data), ours.step, ours.encoding):
+                return None
         return bridge
     except Exception:  # noqa: BLE001: any failure means "use the numpy path"
         return None
