@@ -144,14 +144,15 @@ def test_record_a_running_camera(tmp_path, video_file):
             for m, _ in images[:5]] == header_stamps[:5]
 
     # frames the camera says it published between two of its reports, against frames recorded
-    # with capture stamps between those reports' stamps: none lost
+    # with capture stamps between those reports' stamps: none lost. The first and last
+    # reports are left out: the two subscriptions match and stop independently.
     counted = [(stamp_to_ns(d.header.stamp), camera_frames(d)) for _, d in reports]
     counted = [(stamp, frames) for stamp, frames in counted if frames is not None]
     assert len(counted) >= 5, counted
-    (first_stamp, first_frames), (last_stamp, last_frames) = counted[0], counted[-1]
+    (first_stamp, first_frames), (last_stamp, last_frames) = counted[1], counted[-2]
     published = last_frames - first_frames
     recorded = sum(first_stamp < s <= last_stamp for s in header_stamps)
-    assert published > 50 and abs(recorded - published) <= 2, (recorded, published)
+    assert published > 30 and abs(recorded - published) <= 2, (recorded, published)
     info = yaml.safe_load((tmp_path / 'bag' / 'metadata.yaml').read_text())
     counts = {t['topic_metadata']['name']: t['message_count']
               for t in info['rosbag2_bagfile_information']['topics_with_message_count']}
