@@ -40,13 +40,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     record.add_argument('-o', '--output', type=Path, required=True,
                         help='new folder for metadata.yaml and the .mcap file')
     record.add_argument('--duration', type=float, default=0.0,
-                        help='stop after this many seconds (0: at Ctrl-C)')
+                        help='stop this many seconds after the first message (0: at Ctrl-C)')
     replay = commands.add_parser('replay', help='pre-train the encoder offline on a '
                                  "recording's image_raw; writes OUT/encoder.safetensors")
     replay.add_argument('recording', type=Path, help='a recording folder or .mcap file')
     replay.add_argument('-o', '--output', type=Path, required=True)
     replay.add_argument('--epochs', type=int, default=1)
     replay.add_argument('--topic', default='/image_raw', help='the image topic to train on')
+    replay.add_argument('--device', default='cpu', help='torch device (cpu, cuda, auto)')
+    replay.add_argument('--torch-threads', type=int, default=1)
     return parser.parse_args(argv)
 
 
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_record(args)
     if args.command == 'replay':
         from ami_nodes.tools.replay import pretrain
-        print(json.dumps(pretrain(args.recording, args.output, args.epochs, args.topic),
+        print(json.dumps(pretrain(args.recording, args.output, args.epochs, args.topic,
+                                  device=args.device, torch_threads=args.torch_threads),
                          indent=2))
         return 0
     rclpy.init()

@@ -88,13 +88,16 @@ class Recorder:
 
 def record(node: Node, spin_once, directory: Path, topics: Sequence[str] | None,
            duration_s: float) -> dict[str, int]:
-    """Record until `duration_s` passed (0: until Ctrl-C); returns messages per topic."""
+    """Record until `duration_s` passed since the first message (0: until Ctrl-C); returns
+    messages per topic."""
     bag = BagWriter(Path(directory))
     recorder = Recorder(node, bag, topics)
-    deadline = time.monotonic() + duration_s if duration_s > 0 else float('inf')
+    deadline = float('inf')
     try:
         while time.monotonic() < deadline:
             spin_once(0.1)
+            if duration_s > 0 and deadline == float('inf') and any(bag.counts().values()):
+                deadline = time.monotonic() + duration_s
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C or SIGTERM: what was received is written below
     finally:

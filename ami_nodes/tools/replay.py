@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.recording.bag import bag_file
 from ami_nodes.ros.messages import image_to_rgb, msg_to_action, stamp_to_ns
+from ami_nodes.torch_device import configure_torch
 
 
 def recorded_frames(path: Path, image_topic: str = '/image_raw',
@@ -41,8 +42,10 @@ def recorded_frames(path: Path, image_topic: str = '/image_raw',
 
 
 def pretrain(path: Path, out: Path, epochs: int = 1, image_topic: str = '/image_raw',
-             config: OnlinePerceptionConfig | None = None) -> dict:
+             config: OnlinePerceptionConfig | None = None, device: str = 'cpu',
+             torch_threads: int = 1) -> dict:
     """Train OnlinePerception on every recorded frame, `epochs` times; returns a summary."""
+    device = configure_torch(device, torch_threads)
     perception: OnlinePerception | None = None
     losses: list[float] = []
     with_action = frames = 0
@@ -50,7 +53,7 @@ def pretrain(path: Path, out: Path, epochs: int = 1, image_topic: str = '/image_
         for _, rgb, prev_action in recorded_frames(path, image_topic):
             if perception is None:
                 perception = OnlinePerception(config or OnlinePerceptionConfig(
-                    image_size=rgb.shape[0]))
+                    image_size=rgb.shape[0]), device=device)
             step = perception.step(rgb, prev_action)
             frames += 1
             with_action += prev_action is not None
