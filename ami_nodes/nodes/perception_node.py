@@ -61,7 +61,7 @@ class PerceptionNode(Node):
             train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
             budget_s=budget_s if self.p.train_online else 0.0,
             aux=config_from(AuxLossConfig, values)), device=device)
-        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint,
+        checkpointing.resume(self, self.p,
                              lambda part: self.core.load_state_dict(
                                  {**part.trainers['online'], **part.data['memory'],
                                   **{k: part.models.get(k, {}) for k in MODEL_KEYS}}))
