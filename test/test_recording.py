@@ -1,4 +1,5 @@
 """Recordings: rosbag2's MCAP layout written without rosbag2, read back with the mcap readers."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from ami_nodes.perception.online import OnlinePerceptionConfig
 from ami_nodes.recording.bag import DELIMITER, BagWriter, QosOffer, bag_file, message_definition
 from ami_nodes.ros.messages import action_to_msg, ns_to_stamp, rgb_to_image, stamp_to_ns
 from ami_nodes.tools.replay import pretrain, recorded_frames
@@ -88,9 +90,16 @@ def test_written_recording_reads_back_exactly_and_trains_the_encoder(tmp_path):
     frames = list(recorded_frames(tmp_path / 'rec'))
     assert [f[0] for f in frames] == stamps
     assert frames[0][2] is None and frames[5][2] == (4 % 3, 0, 1, 0, 0)  # action of frame 4
-    summary = pretrain(tmp_path / 'rec', tmp_path / 'out', epochs=2)
+    summary = pretrain(tmp_path / 'rec', tmp_path / 'out', epochs=2,
+                       config=OnlinePerceptionConfig(image_size=36, replay_batch=0))
     assert summary['frames'] == 48 and summary['frames_with_action'] == 46
     assert summary['train_steps'] > 0 and (tmp_path / 'out' / 'encoder.safetensors').stat().st_size
+    cli = subprocess.run([sys.executable, '-m', 'ami_nodes.tools.cli', 'replay',
+                          str(tmp_path / 'rec' / 'rec_0.mcap'), '-o', str(tmp_path / 'cli')],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)['frames'] == 24
+    assert (tmp_path / 'cli' / 'encoder.safetensors').is_file()
 
 
 @pytest.fixture
