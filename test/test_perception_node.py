@@ -34,7 +34,10 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
         assert losses and np.isfinite(losses[-1].data)
         assert previews and previews[-1].encoding == 'rgb8'
 
-        count = len(features)
+        count = -1
+        while count != len(features):  # let frames still in the node's queue come out
+            count = len(features)
+            watcher.spin_for(1.0)
         wrong = rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header())
         wrong.encoding = 'yuv422'
         pub.publish(wrong)
