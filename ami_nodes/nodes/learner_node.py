@@ -18,7 +18,7 @@ from std_msgs.msg import Float32, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from ami_nodes.action_space import ACTION_DIMS
-from ami_nodes.learning.learner import CuriosityPPOLearner, LearnerConfig
+from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
@@ -51,6 +51,12 @@ PARAMETERS = (
     Param('curiosity_learning_rate', 1e-3, 'Forward-dynamics Adam learning rate', 0.0, 1.0),
     Param('curiosity_hidden_size', 256, 'Hidden units of the forward-dynamics MLP', 1, 65536),
     Param('intrinsic_weight', 1.0, 'Weight of the curiosity reward', 0.0, 1000.0),
+    Param('intrinsic_reward', LearnerConfig.intrinsic_reward, "Intrinsic reward: the forward model's "
+          "prediction error, a novelty of the features ('elliptical', 'knn', 'rnd'; see "
+          "learning/novelty.py) or 'novelty+prediction_error' (both, standardised, summed)",
+          choices=INTRINSIC_REWARDS),
+    Param('novelty_window', LearnerConfig.novelty_window, 'Steps the novelty reward remembers '
+          '(its sliding "episode")', 1, 10_000_000),
     Param('extrinsic_weight', 0.0, 'Weight of the optional `reward` topic', 0.0, 1000.0),
     Param('republish_after', 2.0, 'Re-publish the newest weights when the policy lags this '
           'long (s)', 0.1, 3600.0),
@@ -83,6 +89,7 @@ class LearnerNode(Node):
             hidden=self.p.hidden_size, forward_hidden=self.p.curiosity_hidden_size,
             forward_lr=self.p.curiosity_learning_rate, intrinsic_coef=self.p.intrinsic_weight,
             extrinsic_coef=self.p.extrinsic_weight, min_new_samples=self.p.min_new_samples,
+            intrinsic_reward=self.p.intrinsic_reward, novelty_window=self.p.novelty_window,
             ppo=PPOConfig(lr=self.p.learning_rate, gamma=self.p.gamma,
                           gae_lambda=self.p.gae_lambda, clip=self.p.clip, epochs=self.p.epochs,
                           minibatch_size=self.p.minibatch_size,
