@@ -79,6 +79,24 @@ def world_state(port: int) -> dict:
         return json.loads(response.read())
 
 
+def child_pid(parent: int, marker: str) -> int | None:
+    """Pid of a direct child of `parent` whose command line contains `marker` (Linux /proc)."""
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+            if int(fields[1]) == parent and marker in (stat.parent / 'cmdline').read_bytes().decode(errors='replace'):
+                return int(stat.parent.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) -> dict:
     """One run of the whole system (world + five nodes) for `args.minutes` of wall time;
     coverage sampled every SAMPLE_PERIOD_S from the world's ground truth."""
@@ -98,6 +116,7 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
     curve: list[tuple[float, float]] = []
     state: dict = {}
     seconds = args.minutes * 60.0
+    learner_pid, cpu_start = None, (0.0, 0.0)
     try:
         while True:  # wait for the world, then sample until its clock has run the time
             time.sleep(SAMPLE_PERIOD_S)
@@ -108,9 +127,13 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
                     raise SystemExit(f'{policy} seed {seed}: the system stopped; see {log}')
                 continue
             curve.append((state['time'], state['coverage']))
+            if learner_pid is None and (learner_pid := child_pid(launcher.pid, '__node:=learner_node')):
+                cpu_start = (time.monotonic(), cpu_seconds(learner_pid))
             print(f"[{policy} seed {seed}] {state['time']:5.0f} s coverage {state['coverage']:.3f}", flush=True)
             if state['time'] >= seconds:
                 break
+        cpu_share = ((cpu_seconds(learner_pid) - cpu_start[1]) / (time.monotonic() - cpu_start[0])
+                     if learner_pid else None)
     finally:
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(120)
@@ -119,7 +142,7 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
             'coverage': coverage_at(curve, seconds),
             'coverage_at_minutes': {str(m): coverage_at(curve, m * 60.0) for m in REPORT_MINUTES if m <= args.minutes},
             'noisy_tv_view_fraction': state['noisy_tv_frames'] / (state['frame'] + 1),
-            'free_cells': state['free_cells'], **watcher.series}
+            'free_cells': state['free_cells'], 'learner_cpu_share': cpu_share, **watcher.series}
 
 
 def run_in_harness(policy: str, seed: int, args: argparse.Namespace) -> dict:
@@ -189,6 +212,10 @@ def summary(report: dict) -> str:
         lines.append(f"| {policy} | {' | '.join(cells)} | {', '.join(f'{v:.3f}' for v in finals)} | "
                      f"{noisy[0]:.3f} |")
     lines += ['', '± is the half width of the 95 % t interval across seeds.', '']
+    shares = [run['learner_cpu_share'] for run in report['runs'] if run.get('learner_cpu_share') is not None]
+    if shares:
+        lines += [f"Learner process CPU share (one core = 1.0): mean {np.mean(shares):.2f}, "
+                  f"max {max(shares):.2f} over {len(shares)} runs.", '']
     coverage = report['coverage']
     if {'curious', 'uniform', 'sticky'} <= coverage.keys():
         curious, uniform, sticky = (float(np.mean(coverage[p])) for p in ('curious', 'uniform', 'sticky'))
