@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
+from ami_nodes.action_space import ACTION_DIMS, HEAD_CHOICES, HEAD_NAMES, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
@@ -44,6 +44,7 @@ STICKY_MIN_S, STICKY_MAX_S = 0.25, 2.0
 REPORT_MINUTES = (2.0, 5.0, 10.0)
 HELD_OUT_SEEDS = 100           # world seeds from here on are for evaluations nobody tunes on
 CURVE_PERIOD_S = 5.0
+ACTION_SHARE_MINUTES = 2.0
 UNIFORM_LOG_PROB = -math.log(math.prod(ACTION_DIMS))
 
 
@@ -101,6 +102,7 @@ def run(config: HarnessConfig) -> dict:
     report_ticks = {int(round(m * 60.0 * config.fps)): m for m in REPORT_MINUTES if m <= config.minutes}
     curve, coverage_at, learner_stats = [], {}, []
     noisy_frames = 0
+    late_actions = []   # what the policy does in the last ACTION_SHARE_MINUTES, to see what it learnt
     action: tuple[int, ...] | None = None
     started = time.perf_counter()
     for tick in range(ticks):
@@ -127,6 +129,8 @@ def run(config: HarnessConfig) -> dict:
         for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
             world.apply_input(address, value)
         world.step(dt)
+        if ticks - tick <= ACTION_SHARE_MINUTES * 60.0 * config.fps:
+            late_actions.append(action)
         if (tick + 1) % int(round(CURVE_PERIOD_S * config.fps)) == 0:
             curve.append((round(world.time, 3), world.coverage()))
         if tick + 1 in report_ticks:
@@ -138,9 +142,16 @@ def run(config: HarnessConfig) -> dict:
         'noisy_tv_view_fraction': noisy_frames / max(ticks, 1),
         'updates': learner.version if learner is not None else 0,
         'last_entropy': learner_stats[-1]['entropy'] if learner_stats else None,
+        'late_action_share': action_share(np.array(late_actions)),
         'learner': learner_stats[::max(1, len(learner_stats) // 20)],
         'wall_s': time.perf_counter() - started,
     }
+
+
+def action_share(actions: np.ndarray) -> dict[str, dict[str, float]]:
+    """For each head, the fraction of ticks each of its choices was taken."""
+    return {name: {choice: round(float(np.mean(actions[:, i] == c)), 3) for c, choice in enumerate(HEAD_CHOICES[name])}
+            for i, name in enumerate(HEAD_NAMES)} if len(actions) else {}
 
 
 def _learner_config(args: argparse.Namespace) -> LearnerConfig:
@@ -185,7 +196,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             runs.append(result)
             print(f"{policy:8s} seed {seed}: coverage {result['coverage_at_minutes']} "
                   f"noisy {result['noisy_tv_view_fraction']:.3f} updates {result['updates']} "
-                  f"entropy {result['last_entropy']} ({result['wall_s']:.0f} s)", flush=True)
+                  f"entropy {result['last_entropy']} ({result['wall_s']:.0f} s) late actions {result['late_action_share']}",
+                  flush=True)
     return runs
 
 
