@@ -76,6 +76,7 @@ class HarnessConfig:
     fps: float = 20.0
     image_size: int = 84
     perception_train_every: int = 4
+    action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
     rollout_length: int = 128
     learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(min_new_samples=128))
 
@@ -110,11 +111,12 @@ def run(config: HarnessConfig) -> dict:
         if curious:
             frame = cv2.resize(world.render(), (config.image_size, config.image_size), interpolation=cv2.INTER_AREA)
             features = perception.step(frame, action).features
-            result = learner.actor_critic.act(features)
-            action = tuple(int(a) for a in result.action)
-            buffer.add(Transition(seq=tick, stamp_ns=int(world.time * 1e9), features=features,
-                                  action=np.asarray(action), log_prob=result.log_prob, value=result.value,
-                                  policy_version=learner.version))
+            if tick % config.action_repeat == 0:   # experience is one step per decision
+                result = learner.actor_critic.act(features)
+                action = tuple(int(a) for a in result.action)
+                buffer.add(Transition(seq=tick // config.action_repeat, stamp_ns=int(world.time * 1e9),
+                                      features=features, action=np.asarray(action), log_prob=result.log_prob,
+                                      value=result.value, policy_version=learner.version))
             while (rollout := buffer.pop()) is not None:
                 learner.add(rollout)
                 stats = learner.step()
@@ -175,6 +177,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--rollout-length', type=int, default=128, help='as learner_node in config/ami.yaml')
     parser.add_argument('--min-new-samples', type=int, default=128, help='as learner_node in config/ami.yaml')
     parser.add_argument('--perception-train-every', type=int, default=4)
+    parser.add_argument('--action-repeat', type=int, default=1, help='curious: decide every N ticks')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     parser.add_argument('--out', type=Path, help='write the runs here as JSON')
     args = parser.parse_args(argv)
@@ -190,6 +193,7 @@ def run_all(args: argparse.Namespace) -> list[dict]:
         for policy in args.policies:
             config = HarnessConfig(policy=policy, seed=seed, minutes=args.minutes, layout=args.layout,
                                    noisy_tv=args.noisy_tv, perception_train_every=args.perception_train_every,
+                                   action_repeat=args.action_repeat,
                                    rollout_length=args.rollout_length, learner=_learner_config(args))
             result = run(config)
             result['settings'] = {k: v for k, v in vars(args).items() if k not in ('out', 'policies', 'seeds')}
