@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ami_nodes.tools.supervision import RestartPolicy
+
 PACKAGE = 'ami_nodes'
 WORLD_SECTION = 'ami_world'
 
@@ -54,6 +56,11 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument('log_dir', 'runs', 'Folder of TensorBoard training logs'),
     LaunchArgument('run_name', '', 'Training-log run folder (empty: the launch time)'),
 )
+
+#: How ami_launch and the launch file restart a process that died: back-off from 1 s
+#: doubling to 30 s, at most 5 restarts in 10 minutes. The shared `run_name` is what lets a
+#: restarted node find its run's newest checkpoint and rejoin from it.
+RESTART_POLICY = RestartPolicy()
 
 #: Parameters every node gets from the launch arguments of the same name.
 SHARED_FROM_ARGUMENTS = ('checkpoint_dir', 'checkpoint', 'log_dir', 'run_name')

@@ -3,19 +3,30 @@
 Starts the same processes as `ami_launch` (the pip path), from the same description in
 ami_nodes.system and the same parameters file.
 """
+import inspect
 import os
 import sys
 
 import yaml
 from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, ExecuteProcess, OpaqueFunction,
-                            SetEnvironmentVariable)
+from launch.actions import (DeclareLaunchArgument, ExecuteLocal, ExecuteProcess,
+                            OpaqueFunction, SetEnvironmentVariable)
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from ami_nodes import system
 from ami_nodes.monitoring.training_log import default_run_name
+
+
+def _respawn() -> dict:
+    """Restart a node that died, as ami_launch does (launch has a fixed delay, no back-off;
+    a restarted node rejoins its run from the newest checkpoint: see ami_nodes.system)."""
+    policy = system.RESTART_POLICY
+    options = {'respawn': True, 'respawn_delay': policy.first_delay_s}
+    if 'respawn_max_retries' in inspect.signature(ExecuteLocal.__init__).parameters:
+        options['respawn_max_retries'] = policy.max_restarts  # Iron and newer
+    return options
 
 
 def _nodes(context):
@@ -30,11 +41,12 @@ def _nodes(context):
     actions = [ExecuteProcess(
         cmd=[sys.executable, '-m', 'ami_nodes.world.main',
              *system.world_arguments(world_params)], name='ami_world',
-        output='screen', condition=IfCondition(LaunchConfiguration('world')))]
+        output='screen', condition=IfCondition(LaunchConfiguration('world')), **_respawn())]
     for spec in system.nodes_for(actuator):
         actions.append(Node(
             package=system.PACKAGE, executable=spec.executable, name=spec.name,
-            parameters=[config, shared], remappings=list(spec.remappings), output='screen'))
+            parameters=[config, shared], remappings=list(spec.remappings), output='screen',
+            **_respawn()))
     return actions
 
 

@@ -99,11 +99,11 @@ class LearnerNode(Node):
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
         self._train_lock = threading.Lock()
         self._updates = 0
-        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint, self._restore)
+        checkpointing.resume(self, self.p, self._restore)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
         self.checkpoints = checkpointing.CheckpointCoordinator(
             self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
-            list(self.p.checkpoint_parts), self._snapshot)
+            list(self.p.checkpoint_parts), self._snapshot, self.p.run_name)
         self._learning = True
         self._reward = 0.0
         self._stats: dict = {}
@@ -124,7 +124,10 @@ class LearnerNode(Node):
             self.create_timer(self.p.checkpoint_period, self.checkpoints.save_async)
         self.create_timer(0.5, self._check_policy_lag)
         diagnostics.DiagnosticsPublisher(self, self._report)
-        self._publish_weights()
+        # The first weights wait for the policy's version (its first experience): after a
+        # restart, fresh or from a checkpoint, the policy may act with a newer version than
+        # ours, and the versions we ship must only ever rise.
+        self._publish_pending = True
         self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
         self._thread.start()
 
@@ -162,6 +165,7 @@ class LearnerNode(Node):
             self._stats = stats
             self._publish_weights()
             scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
+            scalars['version'] = float(self.core.version)  # stats hold the one trained from
             for key, value in scalars.items():
                 self._publish_scalar(key, value)
             self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
@@ -177,13 +181,30 @@ class LearnerNode(Node):
         self._scalar_pubs[name].publish(Float32(data=float(value)))
 
     def _check_policy_lag(self) -> None:
-        """Re-publish the newest weights if the policy keeps acting with an older version."""
-        if self._policy_version is not None and self._policy_version < self.core.version:
+        """Re-publish the newest weights if the policy keeps acting with an older version;
+        renumber ours if it acts with a newer one (we restarted from a checkpoint)."""
+        seen = self._policy_version
+        if seen is None:
+            return
+        if seen > self.core.version:
+            with self._train_lock:
+                restored = self.core.version
+                self.core.continue_above(seen)
+            self.get_logger().warning(
+                f'the policy acts with v{seen}, newer than my v{restored} (restored from a '
+                f'checkpoint): shipping my weights as v{self.core.version}; what was learned '
+                'after that checkpoint is lost')
+            self._publish_pending = True
+        if self._publish_pending:
+            self._publish_pending = False
+            self._publish_weights()
+            return
+        if seen < self.core.version:
             now = time.monotonic()
             if self._policy_behind_since is None:
                 self._policy_behind_since = now
             elif now - self._policy_behind_since > self.p.republish_after:
-                self.get_logger().warning(f'policy still acts with v{self._policy_version}; '
+                self.get_logger().warning(f'policy still acts with v{seen}; '
                                        f're-publishing v{self.core.version}')
                 self._publish_weights()
                 self._policy_behind_since = now

@@ -42,10 +42,10 @@ def _get(snapshot: dict, node: str, key: str, default: str = '-') -> str:
     return entry[1].get(key, default) if entry else default
 
 
-def format_line(snapshot: dict, elapsed_s: float) -> str:
-    """One line for the launcher's console, every few seconds."""
+def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = None) -> str:
+    """One line for the launcher's console, every few seconds (restarts when there were)."""
     g = lambda node, key: _get(snapshot, node, key)  # noqa: E731
-    return (f'[status {elapsed_s:5.0f}s] camera {g("camera_node", "rate_hz")} Hz'
+    line = (f'[status {elapsed_s:5.0f}s] camera {g("camera_node", "rate_hz")} Hz'
             f' | perception loss {g("perception_node", "aux_loss")} K={g("perception_node", "train_every")}'
             f' step {g("perception_node", "step_ms_p50")} ms'
             f' | policy v{g("policy_node", "policy_version")} {g("policy_node", "rate_hz")} Hz'
@@ -53,6 +53,13 @@ def format_line(snapshot: dict, elapsed_s: float) -> str:
             f' | learner v{g("learner_node", "version")} updates {g("learner_node", "updates")}'
             f' reward {g("learner_node", "intrinsic_reward")}'
             f' | osc {g("osc_bridge_node", "datagrams_sent")} sent')
+    restarts = {key.split('/', 1)[1]: n for key, n in (supervision or {}).items()
+                if key.startswith('restarts/') and n}
+    if restarts:
+        line += ' | restarts ' + ' '.join(f'{name} {n}' for name, n in restarts.items())
+    if supervision and supervision.get('down'):
+        line += f" | down: {supervision['down']}"
+    return line
 
 
 def format_screen(snapshot: dict, stale_after_s: float = 3.0) -> str:
