@@ -184,7 +184,7 @@ def plot(report: dict, runs: list[dict], path: Path) -> None:
         mean = np.array([m for m, _ in stats])
         half = np.array([h for _, h in stats])
         axis.plot(grid / 60.0, mean, label=f'{policy} (n={len(curves)})')
-        axis.fill_between(grid / 60.0, mean - half, mean + half, alpha=0.2)
+        axis.fill_between(grid / 60.0, np.clip(mean - half, 0.0, 1.0), np.clip(mean + half, 0.0, 1.0), alpha=0.2)
     axis.set_xlabel('minutes' + (' (simulated, in-process harness)' if report['harness'] else ' (live system)'))
     axis.set_ylabel('fraction of free cells visited')
     axis.set_title(f"{report['layout']}: mean and 95 % interval across seeds {report['seeds']}")
