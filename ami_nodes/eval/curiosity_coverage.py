@@ -200,8 +200,8 @@ def summary(report: dict) -> str:
     lines = [f"# Exploration: {', '.join(report['coverage'])} on `{report['layout']}`", '', where, '',
              f"Command: `{report['command']}`", '',
              f"Machine: {report['machine']}. World seeds {report['seeds']}, {report['minutes']:g} minutes each.", '',
-             '| policy | ' + ' | '.join(f'coverage at {m:g} min' for m in REPORT_MINUTES if m <= report['minutes'])
-             + ' | per seed at the end | noisy TV in view |',
+             '| ' + ' | '.join(['policy', *(f'coverage at {m:g} min' for m in REPORT_MINUTES if m <= report['minutes']),
+                                'per seed at the end', 'noisy TV in view']) + ' |',
              '|---|' + '---|' * (sum(m <= report['minutes'] for m in REPORT_MINUTES) + 2)]
     for policy, finals in report['coverage'].items():
         cells = []
@@ -209,8 +209,8 @@ def summary(report: dict) -> str:
             mean, half = mean_and_interval(values)
             cells.append(f'{mean:.3f} ± {half:.3f}')
         noisy = mean_and_interval(report['noisy_tv_view_fraction'][policy])
-        lines.append(f"| {policy} | {' | '.join(cells)} | {', '.join(f'{v:.3f}' for v in finals)} | "
-                     f"{noisy[0]:.3f} |")
+        lines.append('| ' + ' | '.join([policy, *cells, ', '.join(f'{v:.3f}' for v in finals), f'{noisy[0]:.3f}'])
+                     + ' |')
     lines += ['', '± is the half width of the 95 % t interval across seeds.', '']
     shares = [run['learner_cpu_share'] for run in report['runs'] if run.get('learner_cpu_share') is not None]
     if shares:
