@@ -100,7 +100,7 @@ def rollout(rooms: Rooms, n: int) -> Rollout:
 
 @pytest.mark.parametrize('choice', INTRINSIC_REWARDS)
 def test_learner_trains_with_each_reward_and_round_trips(choice):
-    config = LearnerConfig(hidden=32, forward_hidden=32, min_new_samples=64, intrinsic_reward=choice,
+    config = LearnerConfig(hidden_size=32, curiosity_hidden_size=32, min_new_samples=64, intrinsic_reward=choice,
                            novelty_window=500, ppo=PPOConfig(minibatch_size=32))
     learner = CuriosityPPOLearner(D, ACTION_DIMS, config)
     learner.add(rollout(Rooms(4), 64))

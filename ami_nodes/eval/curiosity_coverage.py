@@ -149,8 +149,7 @@ def run_in_harness(policy: str, seed: int, args: argparse.Namespace) -> dict:
     """The same run in the in-process harness (simulated time, no ROS)."""
     from ami_nodes.eval import harness
     from ami_nodes.learning.learner import LearnerConfig
-    learner = LearnerConfig(min_new_samples=harness.HarnessConfig().learner.min_new_samples,
-                            **({'intrinsic_reward': args.reward} if args.reward else {}))
+    learner = LearnerConfig(**({'intrinsic_reward': args.reward} if args.reward else {}))
     result = harness.run(harness.HarnessConfig(policy=policy, seed=seed, minutes=args.minutes, layout=args.layout,
                                                noisy_tv=args.noisy_tv, learner=learner))
     print(f"[{policy} seed {seed}] coverage {result['coverage']:.3f} ({result['wall_s']:.0f} s)", flush=True)

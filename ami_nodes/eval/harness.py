@@ -78,7 +78,7 @@ class HarnessConfig:
     perception_train_every: int = 4
     action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
     rollout_length: int = 128
-    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(min_new_samples=128))
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
 
 
 def run(config: HarnessConfig) -> dict:
@@ -159,7 +159,7 @@ def action_share(actions: np.ndarray) -> dict[str, dict[str, float]]:
 def _learner_config(args: argparse.Namespace) -> LearnerConfig:
     return LearnerConfig(
         intrinsic_reward=args.reward, novelty_window=args.novelty_window, min_new_samples=args.min_new_samples,
-        ppo=PPOConfig(entropy_coef=args.entropy_coef, lr=args.learning_rate, epochs=args.epochs))
+        ppo=PPOConfig(entropy_coef=args.entropy_coef, learning_rate=args.learning_rate, epochs=args.epochs))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -172,10 +172,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--reward', choices=INTRINSIC_REWARDS, default=LearnerConfig.intrinsic_reward)
     parser.add_argument('--novelty-window', type=int, default=LearnerConfig.novelty_window)
     parser.add_argument('--entropy-coef', type=float, default=PPOConfig.entropy_coef)
-    parser.add_argument('--learning-rate', type=float, default=PPOConfig.lr)
+    parser.add_argument('--learning-rate', type=float, default=PPOConfig.learning_rate)
     parser.add_argument('--epochs', type=int, default=PPOConfig.epochs)
     parser.add_argument('--rollout-length', type=int, default=128, help='as learner_node in config/ami.yaml')
-    parser.add_argument('--min-new-samples', type=int, default=128, help='as learner_node in config/ami.yaml')
+    parser.add_argument('--min-new-samples', type=int, default=LearnerConfig.min_new_samples)
     parser.add_argument('--perception-train-every', type=int, default=4)
     parser.add_argument('--action-repeat', type=int, default=1, help='curious: decide every N ticks')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
