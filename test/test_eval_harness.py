@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 
 from ami_nodes.eval import harness
+from ami_nodes.learning.actor import StickyRandom
 from ami_nodes.learning.learner import LearnerConfig
 
 
 def test_sticky_holds_each_action_for_a_duration_in_range():
-    sticky = harness.StickyRandom(np.random.default_rng(0))
+    sticky = StickyRandom(np.random.default_rng(0), harness.STICKY_MIN_S, harness.STICKY_MAX_S)
     dt, actions = 0.05, []
-    for tick in range(4000):
-        actions.append(sticky.act(tick * dt))
+    for tick in range(4000):   # as the harness calls it: simulated time in ns
+        actions.append(sticky(round(tick * dt * 1e9)))
     holds, run = [], 1
     for previous, current in zip(actions, actions[1:]):
         if current == previous:

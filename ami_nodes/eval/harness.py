@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 
 from ami_nodes.action_space import ACTION_DIMS, HEAD_CHOICES, HEAD_NAMES, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
+from ami_nodes.learning.actor import StickyRandom, uniform_action
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.ppo import PPOConfig
@@ -39,29 +39,12 @@ from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
 POLICIES = ('curious', 'uniform', 'sticky')
-# policy_node's sticky action_mode: a uniformly random action held for a uniformly random time
+# policy_node's sticky_min_s and sticky_max_s defaults (learning/actor.py holds the semantics)
 STICKY_MIN_S, STICKY_MAX_S = 0.25, 2.0
 REPORT_MINUTES = (2.0, 5.0, 10.0)
 HELD_OUT_SEEDS = 100           # world seeds from here on are for evaluations nobody tunes on
 CURVE_PERIOD_S = 5.0
 ACTION_SHARE_MINUTES = 2.0
-UNIFORM_LOG_PROB = -math.log(math.prod(ACTION_DIMS))
-
-
-class StickyRandom:
-    """A uniformly random action, held for a duration drawn uniformly from [min_s, max_s]."""
-
-    def __init__(self, rng: np.random.Generator, min_s: float = STICKY_MIN_S, max_s: float = STICKY_MAX_S) -> None:
-        self._rng = rng
-        self._min_s, self._max_s = min_s, max_s
-        self._action: tuple[int, ...] = ()
-        self._until = -math.inf
-
-    def act(self, now: float) -> tuple[int, ...]:
-        if now >= self._until:
-            self._action = tuple(int(self._rng.integers(0, n)) for n in ACTION_DIMS)
-            self._until = now + float(self._rng.uniform(self._min_s, self._max_s))
-        return self._action
 
 
 @dataclass
@@ -97,7 +80,7 @@ def run(config: HarnessConfig) -> dict:
             image_size=config.image_size, train_every=config.perception_train_every, seed=config.seed))
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
-    sticky = StickyRandom(rng)
+    sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
     dt = 1.0 / config.fps
     ticks = int(round(config.minutes * 60.0 * config.fps))
     report_ticks = {int(round(m * 60.0 * config.fps)): m for m in REPORT_MINUTES if m <= config.minutes}
@@ -125,9 +108,9 @@ def run(config: HarnessConfig) -> dict:
                                           if k in stats} | {'t': world.time, **({'novelty_mean': stats['novelty_mean']}
                                                                                  if 'novelty_mean' in stats else {})})
         elif config.policy == 'sticky':
-            action = sticky.act(world.time)
+            action = sticky(round(world.time * 1e9))
         else:
-            action = tuple(int(rng.integers(0, n)) for n in ACTION_DIMS)
+            action = uniform_action(rng)
         for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
             world.apply_input(address, value)
         world.step(dt)
