@@ -37,13 +37,15 @@ class CuriosityPPOLearner:
     """Forward-dynamics curiosity + PPO over rollouts of a continuing task."""
 
     def __init__(self, feature_dim: int = 64, action_dims: Sequence[int] = ACTION_DIMS,
-                 config: LearnerConfig | None = None) -> None:
+                 config: LearnerConfig | None = None, device: torch.device | str = 'cpu') -> None:
         self.config = config or LearnerConfig()
+        self.device = torch.device(device)
         cfg = self.config
-        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden)
+        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden).to(self.device)
         self.trainer = PPOTrainer(self.actor_critic, cfg.ppo)
         self.curiosity = Curiosity(feature_dim, action_dims, cfg.forward_hidden, cfg.forward_lr,
-                                   cfg.forward_epochs, cfg.forward_minibatch_size)
+                                   cfg.forward_epochs, cfg.forward_minibatch_size,
+                                   device=self.device)
         self._pending: list[Rollout] = []
 
     @property
@@ -68,9 +70,10 @@ class CuriosityPPOLearner:
             return None
         rollouts, self._pending = self._pending, []
         cfg = self.config
-        features = torch.as_tensor(np.concatenate([r.features for r in rollouts]))
-        actions = torch.as_tensor(np.concatenate([r.actions for r in rollouts]))
-        next_features = torch.as_tensor(np.concatenate([r.next_features for r in rollouts]))
+        features = torch.as_tensor(np.concatenate([r.features for r in rollouts]), device=self.device)
+        actions = torch.as_tensor(np.concatenate([r.actions for r in rollouts]), device=self.device)
+        next_features = torch.as_tensor(np.concatenate([r.next_features for r in rollouts]),
+                                        device=self.device)
         extrinsic = np.concatenate([r.extrinsic_rewards for r in rollouts])
         raw, intrinsic = self.curiosity.rewards(features, actions, next_features)
         forward_loss = self.curiosity.update(features, actions, next_features)
@@ -97,8 +100,9 @@ class CuriosityPPOLearner:
         }
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """The actor-critic's weights, detached copies: what the policy node loads."""
-        return {k: v.detach().clone() for k, v in self.actor_critic.state_dict().items()}
+        """The actor-critic's weights as detached CPU copies: what goes over the wire, whatever
+        device the learner trains on (each policy node moves them to its own device)."""
+        return {k: v.detach().to('cpu', copy=True) for k, v in self.actor_critic.state_dict().items()}
 
     def state_dict(self) -> dict:
         return {'trainer': self.trainer.state_dict(), 'curiosity': self.curiosity.state_dict(),
