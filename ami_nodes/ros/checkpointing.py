@@ -1,11 +1,15 @@
 """Checkpoints across processes: the learner coordinates, every torch node writes its part.
 
 Protocol (standard types only): the coordinator reserves a name and publishes it on
-`/checkpoint/request` (std_msgs/String); each participant snapshots its state in its own
+`checkpoint/request` (std_msgs/String); each participant snapshots its state in its own
 executor thread (consistent with its hot path), writes its part on a worker thread and answers
-on `/checkpoint/done` (std_msgs/String, JSON). The coordinator finalizes the checkpoint when
+on `checkpoint/done` (std_msgs/String, JSON). The coordinator finalizes the checkpoint when
 every participant that was listening has answered, or aborts it, so a checkpoint in the root
 is always whole (ami_nodes.persistence.checkpoint).
+
+The topics are relative, so systems under different namespaces keep their checkpoints apart.
+A fleet's robots remap them into the fleet's namespace; a node's part is named by its path
+relative to the namespace where the request topic lives (`robot_0-policy_node`).
 """
 from __future__ import annotations
 
@@ -17,13 +21,14 @@ from typing import Any, Callable
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from ami_nodes import system
 from ami_nodes.monitoring.training_log import TrainingLog
 from ami_nodes.persistence import CheckpointStore, NodePart, PersistenceError, load_part
 from ami_nodes.ros import qos
 from ami_nodes.ros.params import Param
 
-REQUEST_TOPIC = '/checkpoint/request'
-DONE_TOPIC = '/checkpoint/done'
+REQUEST_TOPIC = 'checkpoint/request'
+DONE_TOPIC = 'checkpoint/done'
 
 PARAMETERS = (
     Param('checkpoint_dir', 'checkpoints', 'Folder of checkpoints (one sub-folder each)'),
@@ -41,6 +46,13 @@ def node_params(node: Node) -> dict[str, Any]:
     return {name: p.value for name, p in node.get_parameters_by_prefix('').items()}
 
 
+def part_name(node: Node) -> str:
+    """This node's part name in checkpoints: its path below the checkpoint protocol's namespace."""
+    request = node.resolve_topic_name(REQUEST_TOPIC)
+    protocol_namespace = request[:-len(REQUEST_TOPIC)]
+    return system.part_name(node.get_fully_qualified_name(), protocol_namespace)
+
+
 def resume(node: Node, checkpoint_dir: str, ref: str, apply: Callable[[NodePart], None]) -> bool:
     """Load this node's part of checkpoint `ref` and `apply` it; False when not resuming.
 
@@ -50,7 +62,7 @@ def resume(node: Node, checkpoint_dir: str, ref: str, apply: Callable[[NodePart]
     if not ref:
         return False
     try:
-        part = load_part(CheckpointStore(checkpoint_dir).resolve(ref), node.get_name())
+        part = load_part(CheckpointStore(checkpoint_dir).resolve(ref), part_name(node))
         apply(part)
     except (PersistenceError, OSError, KeyError, ValueError, RuntimeError) as error:
         node.get_logger().fatal(
@@ -77,6 +89,7 @@ class CheckpointParticipant:
         self._node = node
         self._store = CheckpointStore(checkpoint_dir)
         self._snapshot = snapshot
+        self._part = part_name(node)
         self._done = node.create_publisher(String, DONE_TOPIC, qos.STREAM)
         node.create_subscription(String, REQUEST_TOPIC, self._on_request, qos.STREAM)
 
@@ -86,9 +99,9 @@ class CheckpointParticipant:
         threading.Thread(target=self._write, args=(name, part), daemon=True).start()
 
     def _write(self, name: str, part: Part) -> None:
-        reply = {'name': name, 'node': self._node.get_name(), 'ok': True, 'error': ''}
+        reply = {'name': name, 'node': self._part, 'ok': True, 'error': ''}
         try:
-            self._store.write_part(name, self._node.get_name(), **part)
+            self._store.write_part(name, self._part, **part)
         except (PersistenceError, OSError) as error:
             reply.update(ok=False, error=str(error))
             self._node.get_logger().error(f'checkpoint {name}: could not write my part: {error}')
@@ -105,6 +118,7 @@ class CheckpointCoordinator:
         self._store = CheckpointStore(checkpoint_dir, keep=keep)
         self._timeout_s = timeout_s
         self._snapshot = snapshot
+        self._part = part_name(node)
         self._request = node.create_publisher(String, REQUEST_TOPIC, qos.STREAM)
         self._latest = node.create_publisher(String, '~/last_checkpoint', qos.LATCHED)
         self._result = node.create_publisher(String, '~/checkpoint_result', qos.LATCHED)
@@ -134,12 +148,12 @@ class CheckpointCoordinator:
         """Take one checkpoint; returns its folder, or None (the reason is logged)."""
         with self._saving:
             name = name or self._store.begin()
-            others = [n for n in self._parts if n != self._node.get_name()]
+            others = [n for n in self._parts if n != self._part]
             with self._cond:
                 self._answers[name] = {}
             self._request.publish(String(data=name))
             try:
-                self._store.write_part(name, self._node.get_name(), **self._snapshot())
+                self._store.write_part(name, self._part, **self._snapshot())
                 with self._cond:
                     self._cond.wait_for(lambda: set(self._answers[name]) >= set(others),
                                         self._timeout_s)
@@ -150,7 +164,7 @@ class CheckpointCoordinator:
                     raise PersistenceError('; '.join(failed + [f'{n}: no answer within '
                                                                f'{self._timeout_s:g} s'
                                                                for n in missing]))
-                path = self._store.finalize(name, [self._node.get_name(), *others])
+                path = self._store.finalize(name, [self._part, *others])
             except (PersistenceError, OSError) as error:
                 self._store.abort(name)
                 self.last_error = f'checkpoint {name} not taken: {error}'
