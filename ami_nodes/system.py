@@ -61,6 +61,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
                    'systems in one ROS domain under different namespaces do not see each other'),
     LaunchArgument('robots', '1', 'Robot stacks: 1 is one system; N > 1 starts N stacks under '
                    'robot_<i> (world, camera, perception, policy, bridge) and one learner'),
+    LaunchArgument('role', 'all', "What this host starts: 'all', only the 'learner' (e.g. on a "
+                   "GPU machine) or only the 'robots' (their worlds and stacks)",
+                   ('all', 'learner', 'robots')),
 )
 
 #: Parameters every node gets from the launch arguments of the same name.
@@ -190,7 +193,8 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
     robots = int(arguments.get('robots', 1))
     stacks = robot_namespaces(namespace, robots)
     fleet = robots > 1
-    with_world = str(arguments.get('world', 'true')) == 'true'
+    role = str(arguments.get('role', 'all'))
+    with_world = str(arguments.get('world', 'true')) == 'true' and role != 'learner'
     common = _section(description, '/**')
     shared = {name: str(arguments.get(name, '')) for name in SHARED_FROM_ARGUMENTS}
 
@@ -199,7 +203,7 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
 
     worlds, nodes = [], []
     fleet_remaps = tuple((topic, join(namespace, topic)) for topic in FLEET_TOPICS)
-    for index, stack in enumerate(stacks):
+    for index, stack in enumerate(stacks if role != 'learner' else ()):
         overrides = _robot_overrides(description, index, with_world) if fleet else {}
         if with_world:
             worlds.append(PlacedWorld(
@@ -217,7 +221,9 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
             'experience_topics': [f'{ROBOT_PREFIX}{i}/experience' for i in range(robots)],
             'checkpoint_parts': [LEARNER] + [part_name(join(stack, p), namespace)
                                              for stack in stacks for p in parts if p != LEARNER]}
-    nodes.append(PlacedNode(learner, namespace, params(LEARNER, learner_extra), learner.remappings))
+    if role != 'robots':
+        nodes.append(PlacedNode(learner, namespace, params(LEARNER, learner_extra),
+                                learner.remappings))
     return Plan(namespace, stacks, tuple(worlds), tuple(nodes))
 
 

@@ -102,6 +102,16 @@ def test_a_fleet_places_a_stack_per_robot_and_one_learner():
     assert 'robot_1-perception_node' in learner['checkpoint_parts']
 
 
+def test_roles_split_a_fleet_between_hosts():
+    args = ['--robots', '2', '--role']
+    learner = system.plan(CONFIG, vars(launcher.parse_args([*args, 'learner'])))
+    robots = system.plan(CONFIG, vars(launcher.parse_args([*args, 'robots'])))
+    assert [n.fully_qualified_name for n in learner.nodes] == ['/learner_node'] and \
+        not learner.worlds
+    assert len(robots.worlds) == 2 and len(robots.nodes) == 2 * (len(system.NODES) - 1)
+    assert all(n.spec.name != system.LEARNER for n in robots.nodes)
+
+
 def test_robots_must_be_a_positive_count():
     with pytest.raises(SystemExit):
         launcher.parse_args(['--robots', '0'])

@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         monitor.maybe_print(time.monotonic() - started)
         stop.wait(0.2)
 
-    if all(c.process.poll() is None for c in children):
+    if all(c.process.poll() is None for c in children) and \
+            any(node.spec.name == system.LEARNER for node in plan.nodes):
         print(f'[ami_launch] final checkpoint: {monitor.final_checkpoint()}', flush=True)
     codes = {c.name: c.stop(timeout_s=20.0) for c in children}
     monitor.close()
