@@ -9,7 +9,6 @@ Experience must reach the learner and its weights the policy, and the link's byt
 must show the traffic. Needs root and iproute2; skipped, saying why, without them.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,67 +17,10 @@ from pathlib import Path
 import pytest
 
 from ami_nodes.tools.launch_config import write_config
+from bench.netns import Link, LinkError, unavailable
 from ros_harness import REPO
 
 pytestmark = pytest.mark.ros
-
-
-def _skip_reason() -> str:
-    if sys.platform != 'linux':
-        return 'network namespaces are Linux only'
-    if os.geteuid() != 0:
-        return 'creating network namespaces needs root'
-    if shutil.which('ip') is None:
-        return "the `ip` command (iproute2) is missing"
-    return ''
-
-
-class Link:
-    """Two network namespaces joined by a veth pair; removed again by close()."""
-
-    def __init__(self, tag: str, subnet: str) -> None:
-        self.names = (f'ami_{tag}_l', f'ami_{tag}_r')
-        self.devices = (f'ami{tag}l', f'ami{tag}r')
-        self.addresses = (f'{subnet}.1', f'{subnet}.2')
-        self._made: list[str] = []
-        try:
-            for name in self.names:
-                self._ip('netns', 'add', name)
-                self._made.append(name)
-            self._ip('link', 'add', self.devices[0], 'type', 'veth', 'peer', 'name',
-                     self.devices[1])
-            for name, device, address in zip(self.names, self.devices, self.addresses):
-                self._ip('link', 'set', device, 'netns', name)
-                self._ip('-n', name, 'addr', 'add', f'{address}/24', 'dev', device)
-                self._ip('-n', name, 'link', 'set', 'lo', 'up')
-                self._ip('-n', name, 'link', 'set', device, 'up')
-        except subprocess.CalledProcessError as error:
-            self.close()
-            pytest.skip(f'cannot make network namespaces here: {error.stderr.strip()}')
-
-    @staticmethod
-    def _ip(*args: str) -> str:
-        return subprocess.run(['ip', *args], check=True, capture_output=True, text=True).stdout
-
-    def command(self, side: int, *command: str) -> list[str]:
-        return ['ip', 'netns', 'exec', self.names[side], *command]
-
-    def env(self, side: int) -> dict[str, str]:
-        return {**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',
-                'ROS_STATIC_PEERS': self.addresses[1 - side]}
-
-    def bytes_moved(self, side: int) -> tuple[int, int]:
-        """(received, sent) on this side's end of the link."""
-        stats = f'/sys/class/net/{self.devices[side]}/statistics'
-        read = lambda what: int(subprocess.run(  # noqa: E731
-            self.command(side, 'cat', f'{stats}/{what}_bytes'), check=True,
-            capture_output=True, text=True).stdout)
-        return read('rx'), read('tx')
-
-    def close(self) -> None:
-        for name in self._made:  # the veth pair goes with its namespaces
-            subprocess.run(['ip', 'netns', 'del', name], capture_output=True)
-        self._made.clear()
 
 
 def screen_values(screen: str, node: str) -> dict[str, str]:
@@ -97,10 +39,12 @@ def as_number(value: str | None) -> float:
         return -1.0
 
 
-@pytest.mark.skipif(bool(_skip_reason()), reason=_skip_reason() or 'runs')
+@pytest.mark.skipif(bool(unavailable()), reason=unavailable() or 'runs')
 def test_learner_and_robot_in_two_network_namespaces(tmp_path):
-    tag = str(os.getpid() % 100000)
-    link = Link(tag, f'10.213.{os.getpid() % 250}')
+    try:
+        link = Link(str(os.getpid() % 100000), f'10.213.{os.getpid() % 250}')
+    except LinkError as error:
+        pytest.skip(str(error))
     config = write_config(tmp_path / 'ami.yaml', {
         'ami_world': {'fps': 10.0}, 'camera_node': {'framerate': 10.0},
         'perception_node': {'frame_rate': 10.0, 'replay_batch': 0},

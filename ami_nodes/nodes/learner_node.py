@@ -243,6 +243,7 @@ class LearnerNode(Node):
         experience_hz = sum(s.rate.rate() for s in self._sources.values())
         values = {'learning': self._learning, 'version': self.core.version,
                   'updates': self._updates, 'device': self.core.device.type,
+                  'samples_trained': self.core.trainer.samples_trained,
                   'policy_version_seen': min(seen) if seen else None,
                   'experience_hz': experience_hz,
                   'intrinsic_reward': s.get('prediction_error_mean', float('nan')),
