@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ami_nodes.tools.supervision import RestartPolicy
+
 PACKAGE = 'ami_nodes'
 WORLD_SECTION = 'ami_world'
 
@@ -65,6 +67,11 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
                    "GPU machine) or only the 'robots' (their worlds and stacks)",
                    ('all', 'learner', 'robots')),
 )
+
+#: How ami_launch and the launch file restart a process that died: back-off from 1 s
+#: doubling to 30 s, at most 5 restarts in 10 minutes. The shared `run_name` is what lets a
+#: restarted node find its run's newest checkpoint and rejoin from it.
+RESTART_POLICY = RestartPolicy()
 
 #: Parameters every node gets from the launch arguments of the same name.
 SHARED_FROM_ARGUMENTS = ('checkpoint_dir', 'checkpoint', 'log_dir', 'run_name')

@@ -4,18 +4,29 @@
 Starts the same processes as `ami_launch` (the pip path), from the same description in
 ami_nodes.system (system.plan places every node: namespace, fleet) and the same parameters.
 """
+import inspect
 import os
 import sys
 
 import yaml
 from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, ExecuteProcess, OpaqueFunction,
-                            SetEnvironmentVariable)
+from launch.actions import (DeclareLaunchArgument, ExecuteLocal, ExecuteProcess,
+                            OpaqueFunction, SetEnvironmentVariable)
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from ami_nodes import system
 from ami_nodes.monitoring.training_log import default_run_name
+
+
+def _respawn() -> dict:
+    """Restart a node that died, as ami_launch does (launch has a fixed delay, no back-off;
+    a restarted node rejoins its run from the newest checkpoint: see ami_nodes.system)."""
+    policy = system.RESTART_POLICY
+    options = {'respawn': True, 'respawn_delay': policy.first_delay_s}
+    if 'respawn_max_retries' in inspect.signature(ExecuteLocal.__init__).parameters:
+        options['respawn_max_retries'] = policy.max_restarts  # Iron and newer
+    return options
 
 
 def _nodes(context):
@@ -27,13 +38,13 @@ def _nodes(context):
         plan = system.plan(yaml.safe_load(stream), arguments)
     actions = [ExecuteProcess(
         cmd=[sys.executable, '-m', 'ami_nodes.world.main',
-             *system.world_arguments(world.parameters)], name=world.name, output='screen')
-        for world in plan.worlds]
+             *system.world_arguments(world.parameters)], name=world.name, output='screen',
+        **_respawn()) for world in plan.worlds]
     for node in plan.nodes:
         actions.append(Node(
             package=system.PACKAGE, executable=node.spec.executable, name=node.spec.name,
             namespace=node.namespace, parameters=[node.parameters],
-            remappings=list(node.remappings), output='screen'))
+            remappings=list(node.remappings), output='screen', **_respawn()))
     return actions
 
 

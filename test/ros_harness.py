@@ -71,3 +71,19 @@ class Watcher:
         self.node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def child_pid(parent_pid: int, needle: str) -> int | None:
+    """The pid of `parent_pid`'s child whose command line contains `needle`, if running."""
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / 'stat').read_text()
+            cmdline = (entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rsplit(')', 1)[1].split()
+        if int(fields[1]) == parent_pid and needle in cmdline and fields[0] != 'Z':
+            return int(entry.name)
+    return None

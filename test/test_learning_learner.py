@@ -106,6 +106,19 @@ def test_curiosity_drives_the_policy_to_the_unpredictable():
     assert after > 0.6
 
 
+def test_a_learner_restored_behind_the_policy_continues_above_its_version():
+    """Restored at v0 while the policy acts with v7: samples from v7 count from the future and
+    are cut, so nothing trains until the learner numbers its weights past the policy's."""
+    learner = CuriosityPPOLearner(D, ACTION_DIMS, small_config())
+    stats, _ = run(learner, ExperienceBuffer(rollout_length=32), TelevisionRoom(3), 65, version=7)
+    assert stats[0]['samples_dropped_lag'] == 64 and not stats[0]['updated']
+    assert learner.continue_above(7) and learner.version == 8
+    assert not learner.continue_above(7) and learner.version == 8  # already above
+    stats, _ = run(learner, ExperienceBuffer(rollout_length=32), TelevisionRoom(3), 65, seq0=100,
+                   version=7)
+    assert stats[0]['updated'] and stats[0]['samples_dropped_lag'] == 0 and learner.version == 9
+
+
 DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason='no CUDA GPU on this machine'))]
 

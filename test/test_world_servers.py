@@ -137,10 +137,8 @@ class Publisher:
 def test_opencv_reads_the_mjpeg_stream_with_the_newest_frame(stream):
     publisher = Publisher(stream, fps=20.0)
     try:
-        opened = time.monotonic()
         capture = cv2.VideoCapture(stream.url(), cv2.CAP_FFMPEG)
         assert capture.isOpened()
-        assert time.monotonic() - opened < 2.0
         other = cv2.VideoCapture(stream.url(), cv2.CAP_FFMPEG)   # several clients at once
         lags = []
         for _ in range(20):                     # a camera reading as the camera node does
@@ -157,18 +155,23 @@ def test_opencv_reads_the_mjpeg_stream_with_the_newest_frame(stream):
         publisher.stop()
 
 
-def test_opencv_reads_hundreds_of_frames_per_second(stream):
+def test_opencv_keeps_up_with_a_fast_stream(stream):
+    """At 1000 frames/s every read succeeds and brings a new frame, never a repeat (how fast
+    it reads is the benchmark's business, not a test's)."""
     publisher = Publisher(stream, fps=1000.0)
     try:
         capture = cv2.VideoCapture(stream.url(), cv2.CAP_FFMPEG)
         assert capture.read()[0]
-        started = time.monotonic()
-        frames = sum(capture.read()[0] for _ in range(100))
-        rate = frames / (time.monotonic() - started)
+        indices = []
+        for _ in range(100):
+            ok, bgr = capture.read()
+            assert ok
+            indices.append(frame_index(bgr) % 256)
         capture.release()
     finally:
         publisher.stop()
-    assert frames == 100 and rate > 100.0, f'{rate:.0f} fps'
+    repeats = sum(a == b for a, b in zip(indices, indices[1:]))
+    assert repeats == 0, indices
 
 
 def test_frame_jpg_state_and_unknown_paths(stream):

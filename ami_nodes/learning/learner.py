@@ -57,6 +57,20 @@ class CuriosityPPOLearner:
     def new_samples(self) -> int:
         return sum(len(r) for r in self._pending)
 
+    def continue_above(self, version: int) -> bool:
+        """Number the next weights above `version`, one a policy already acts with.
+
+        After a restart from a checkpoint older than the weights the policy last received,
+        the policy would refuse ours as stale and our trainer would drop its samples as
+        coming from the future: both wait forever. Renumbering the restored weights past
+        what is in use lets the policy adopt them; what was learned since the checkpoint
+        is the part a crash loses. True when the version moved.
+        """
+        if version < self.trainer.version:
+            return False
+        self.trainer.version = version + 1
+        return True
+
     def add(self, rollout: Rollout) -> None:
         if len(rollout):
             self._pending.append(rollout)

@@ -112,11 +112,11 @@ class LearnerNode(Node):
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
         self._train_lock = threading.Lock()
         self._updates = 0
-        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint, self._restore)
+        checkpointing.resume(self, self.p, self._restore)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
         self.checkpoints = checkpointing.CheckpointCoordinator(
             self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
-            list(self.p.checkpoint_parts), self._snapshot)
+            list(self.p.checkpoint_parts), self._snapshot, self.p.run_name)
         self._learning = True
         self._reward = 0.0
         self._stats: dict = {}
@@ -193,8 +193,20 @@ class LearnerNode(Node):
         self._scalar_pubs[name].publish(Float32(data=float(value)))
 
     def _check_policy_lag(self) -> None:
-        """Re-publish the newest weights if a policy keeps acting with an older version."""
+        """Re-publish the newest weights if a policy keeps acting with an older version;
+        renumber ours if one acts with a newer one (we restarted from a checkpoint)."""
         seen = [s.policy_version for s in self._sources.values() if s.policy_version is not None]
+        if seen and max(seen) > self.core.version:
+            with self._train_lock:
+                restored = self.core.version
+                moved = self.core.continue_above(max(seen))
+            if moved:
+                self.get_logger().warning(
+                    f'a policy acts with v{max(seen)}, newer than my v{restored} (restored from '
+                    f'a checkpoint): shipping my weights as v{self.core.version}; what was '
+                    'learned after that checkpoint is lost')
+                self._publish_weights()
+            return
         if seen and min(seen) < self.core.version:
             now = time.monotonic()
             if self._policy_behind_since is None:

@@ -80,7 +80,7 @@ class PerceptionNode(Node):
             frame_set_size=self.p.frame_set_size, seed=self.p.seed,
             aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
             device=device)
-        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint,
+        checkpointing.resume(self, self.p,
                              lambda part: self.core.load_state_dict(
                                  {**part.trainers['online'], **part.data['memory'],
                                   **{k: part.models.get(k, {}) for k in MODEL_KEYS}}))

@@ -61,7 +61,7 @@ class PolicyNode(Node):
         self._limits = velocity_limits(self.p)
         self._acting = True
         self._seq = 0
-        checkpointing.resume(self, self.p.checkpoint_dir, self.p.checkpoint, self._restore)
+        checkpointing.resume(self, self.p, self._restore)
         checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
         self._names = experience_names(self.p.feature_dim)
         self._tick_ms = RollingStats()

@@ -41,8 +41,9 @@ def _failure(action: str, exc: OSError, root: Path) -> CheckpointError:
     return CheckpointError(f'{action} failed: {hint}. Earlier checkpoints are untouched.')
 
 
-def list_checkpoints(root: str | Path) -> list[Path]:
-    """Complete checkpoints under `root`, oldest first (by manifest creation time)."""
+def list_checkpoints(root: str | Path, run: str | None = None) -> list[Path]:
+    """Complete checkpoints under `root` (only those written by `run`, if given), oldest
+    first (by manifest creation time)."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -51,15 +52,17 @@ def list_checkpoints(root: str | Path) -> list[Path]:
         if child.name.startswith('.') or not child.is_dir():
             continue
         try:
-            found.append((read_manifest(child)['created_unix'], child.name, child))
+            manifest = read_manifest(child)
         except CheckpointError:
             continue
+        if run is None or manifest.get('run') == run:
+            found.append((manifest['created_unix'], child.name, child))
     return [path for *_, path in sorted(found)]
 
 
-def latest_checkpoint(root: str | Path) -> Path | None:
-    """The newest complete checkpoint, or None."""
-    complete = list_checkpoints(root)
+def latest_checkpoint(root: str | Path, run: str | None = None) -> Path | None:
+    """The newest complete checkpoint (of `run`, if given), or None."""
+    complete = list_checkpoints(root, run)
     return complete[-1] if complete else None
 
 
@@ -214,7 +217,7 @@ class CheckpointStore:
             raise
         return stage / node
 
-    def finalize(self, name: str, expected_nodes: Iterable[str]) -> Path:
+    def finalize(self, name: str, expected_nodes: Iterable[str], run: str = '') -> Path:
         """Verify the parts, write MANIFEST.json and publish the checkpoint atomically.
 
         Missing parts raise without deleting anything (retry later or abort); an I/O error
@@ -238,7 +241,7 @@ class CheckpointStore:
         try:
             for leftover in stage.glob('.*'):
                 remove_tree(leftover)
-            manifest = build_manifest(stage, name, present)
+            manifest = build_manifest(stage, name, present, run)
             replace_file(stage / MANIFEST, json.dumps(manifest, indent=1).encode())
             os.rename(stage, final)
             fsync_dir(self.root)

@@ -27,8 +27,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(folder: Path, name: str, nodes: Iterable[str]) -> dict[str, Any]:
-    """Describe every file under the given node folders of `folder`."""
+def build_manifest(folder: Path, name: str, nodes: Iterable[str], run: str = '') -> dict[str, Any]:
+    """Describe every file under the given node folders of `folder`, and the run (the
+    launch's run name) that wrote it, so a restarted node can find its own run's newest."""
     nodes = sorted(nodes)
     files = {}
     for node in nodes:
@@ -36,7 +37,7 @@ def build_manifest(folder: Path, name: str, nodes: Iterable[str]) -> dict[str, A
             files[path.relative_to(folder).as_posix()] = {
                 'size': path.stat().st_size, 'sha256': sha256_file(path)}
     now = time.time()
-    return {'format': FORMAT, 'name': name, 'nodes': nodes,
+    return {'format': FORMAT, 'name': name, 'run': run, 'nodes': nodes,
             'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now)),
             'created_unix': now, 'files': files}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from rclpy.node import Node
@@ -23,7 +24,8 @@ from std_msgs.msg import String
 
 from ami_nodes import system
 from ami_nodes.monitoring.training_log import TrainingLog
-from ami_nodes.persistence import CheckpointStore, NodePart, PersistenceError, load_part
+from ami_nodes.persistence import (CheckpointStore, NodePart, PersistenceError,
+                                   latest_checkpoint, load_part)
 from ami_nodes.ros import qos
 from ami_nodes.ros.params import Param
 
@@ -53,30 +55,38 @@ def part_name(node: Node) -> str:
     return system.part_name(node.get_fully_qualified_name(), protocol_namespace)
 
 
-def resume(node: Node, checkpoint_dir: str, ref: str, apply: Callable[[NodePart], None]) -> bool:
-    """Load this node's part of checkpoint `ref` and `apply` it; False when not resuming.
+def resume(node: Node, p: SimpleNamespace, apply: Callable[[NodePart], None]) -> bool:
+    """Load this node's part of a checkpoint and `apply` it; False when starting fresh.
 
-    A missing, damaged or incompatible checkpoint stops the node with a message saying what
-    to do, rather than silently starting from scratch and overwriting what was learned.
+    A node started again within the same run (same `run_name`: a supervisor's restart after
+    a crash) rejoins from its run's newest complete checkpoint; otherwise `checkpoint` says
+    where to resume from (empty: fresh). A missing, damaged or incompatible checkpoint stops
+    the node with a message saying what to do, rather than silently starting from scratch
+    and overwriting what was learned.
     """
+    own = latest_checkpoint(p.checkpoint_dir, run=p.run_name) if p.run_name else None
+    ref = str(own) if own is not None else p.checkpoint
     if not ref:
+        node.get_logger().info(f'starting fresh: no checkpoint of run {p.run_name!r} in '
+                               f'{p.checkpoint_dir!r} and none asked for')
         return False
     try:
-        part = load_part(CheckpointStore(checkpoint_dir).resolve(ref), part_name(node))
+        part = load_part(CheckpointStore(p.checkpoint_dir).resolve(ref), part_name(node))
         apply(part)
     except (PersistenceError, OSError, KeyError, ValueError, RuntimeError) as error:
         node.get_logger().fatal(
-            f'cannot resume from checkpoint {ref!r} in {checkpoint_dir!r}: '
+            f'cannot resume from checkpoint {ref!r} in {p.checkpoint_dir!r}: '
             f'{type(error).__name__}: {error}. Start without checkpoint:=, or point it at a '
             f'checkpoint written by this version with the same model sizes.')
         raise SystemExit(2) from error
-    node.get_logger().info(f'resumed from {part.checkpoint}')
+    how = 'rejoined run from its newest checkpoint' if own is not None else 'resumed from'
+    node.get_logger().info(f'{how} {part.checkpoint}')
     return True
 
 
 def training_log(node: Node, log_dir: str, run_name: str, resume_step: int) -> TrainingLog:
     """The node's TensorBoard log; a resumed run continues its curves from `resume_step`."""
-    return TrainingLog(log_dir or '.', node.get_name(), run_name=run_name or None,
+    return TrainingLog(log_dir or '.', part_name(node), run_name=run_name or None,
                        enabled=bool(log_dir), resume_step=resume_step,
                        on_error=lambda error: node.get_logger().error(
                            f'training log disabled: {error}'))
@@ -112,8 +122,9 @@ class CheckpointCoordinator:
     """Takes checkpoints on request, periodically and at shutdown; keeps the newest N."""
 
     def __init__(self, node: Node, checkpoint_dir: str, keep: int, timeout_s: float,
-                 parts: list[str], snapshot: Callable[[], Part]) -> None:
+                 parts: list[str], snapshot: Callable[[], Part], run_name: str = '') -> None:
         self._node = node
+        self._run_name = run_name
         self._parts = parts
         self._store = CheckpointStore(checkpoint_dir, keep=keep)
         self._timeout_s = timeout_s
@@ -164,7 +175,8 @@ class CheckpointCoordinator:
                     raise PersistenceError('; '.join(failed + [f'{n}: no answer within '
                                                                f'{self._timeout_s:g} s'
                                                                for n in missing]))
-                path = self._store.finalize(name, [self._part, *others])
+                path = self._store.finalize(name, [self._part, *others],
+                                             run=self._run_name)
             except (PersistenceError, OSError) as error:
                 self._store.abort(name)
                 self.last_error = f'checkpoint {name} not taken: {error}'

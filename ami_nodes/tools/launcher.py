@@ -25,6 +25,7 @@ import yaml
 
 from ami_nodes import system
 from ami_nodes.monitoring.training_log import default_run_name
+from ami_nodes.tools.supervision import RestartPolicy, RestartTracker
 
 WORLD_SUMMARY = 'AMI_WORLD_SUMMARY '
 PR_SET_PDEATHSIG = 1
@@ -46,25 +47,67 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class Child:
-    """One started process whose output is copied to ours with a name prefix."""
+    """A supervised process whose output is copied to ours with a name prefix.
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
+    An exit it was not asked for is a fault: `supervise` starts it again after a back-off
+    (RestartTracker), or gives up on it after too many restarts and says so.
+    """
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str],
+                 policy: RestartPolicy = system.RESTART_POLICY) -> None:
         self.name = name
         self.summary: dict | None = None
+        self.tracker = RestartTracker(policy)
+        self._command = command
+        self._env = env
+        self._restart_at: float | None = None
+        self._start()
+
+    def _start(self) -> None:
         self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            self._command, env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, text=True, bufsize=1, preexec_fn=_die_with_parent)
-        self._reader = threading.Thread(target=self._copy_output, daemon=True)
+        self._reader = threading.Thread(target=self._copy_output, args=(self.process,),
+                                        daemon=True)
         self._reader.start()
 
-    def _copy_output(self) -> None:
-        for line in self.process.stdout:
+    def _copy_output(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
             if line.startswith(WORLD_SUMMARY):
                 self.summary = json.loads(line[len(WORLD_SUMMARY):])
             print(f'[{self.name}] {line}', end='', flush=True)
 
-    def stop(self, timeout_s: float) -> int:
-        """SIGINT, then SIGTERM, then SIGKILL; return the exit code."""
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def supervise(self, now: float) -> None:
+        """Called often: notice an unasked exit, and restart when its back-off has passed."""
+        if self.alive or self.tracker.given_up:
+            return
+        if self._restart_at is None:
+            code = self.process.returncode
+            delay = self.tracker.delay_after_exit(now)
+            if delay is None:
+                policy = self.tracker.policy
+                print(f'[ami_launch] {self.name} exited with code {code}; it was restarted '
+                      f'{policy.max_restarts} times within {policy.window_s:g} s, so it stays '
+                      'down (the rest keeps running)', flush=True)
+                return
+            print(f'[ami_launch] {self.name} exited with code {code}; restart '
+                  f'{self.tracker.restarts} in {delay:g} s', flush=True)
+            self._restart_at = now + delay
+        elif now >= self._restart_at:
+            self._restart_at = None
+            self._reader.join(timeout=1.0)
+            self._start()
+            print(f'[ami_launch] {self.name} started again (pid {self.process.pid})', flush=True)
+
+    def stop(self, timeout_s: float) -> int | None:
+        """SIGINT, then SIGTERM, then SIGKILL; the exit code, or None when it was down
+        (waiting for a restart) already."""
+        if self._restart_at is not None:
+            return None
         for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 5.0),
                             (signal.SIGKILL, 5.0)):
             if self.process.poll() is not None:
@@ -156,24 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     params_file = write_parameters(plan, Path(run_folder.name))
     children = [Child(node.fully_qualified_name.lstrip('/'), node_command(node, params_file), env)
                 for node in plan.nodes]
+    learner = next((c for c, node in zip(children, plan.nodes)
+                    if node.spec.name == system.LEARNER), None)
     print(f"[ami_launch] started {', '.join(c.name for c in children)}"
           f"{''.join(f' and {w.name}' for w in worlds)}; Ctrl-C stops everything", flush=True)
 
-    monitor = SystemMonitor(args.status_period, plan)
+    supervised = [*children, *worlds]
+    monitor = SystemMonitor(args.status_period, supervised, plan)
     started = time.monotonic()
     while not stop.is_set():
-        if args.duration and time.monotonic() - started >= args.duration:
+        now = time.monotonic()
+        if args.duration and now - started >= args.duration:
             break
-        dead = [c for c in children if c.process.poll() is not None]
-        if dead:
-            print(f'[ami_launch] {dead[0].name} exited with code {dead[0].process.returncode}; '
-                  f'stopping the rest', flush=True)
-            break
-        monitor.maybe_print(time.monotonic() - started)
+        for child in supervised:
+            child.supervise(now)
+        monitor.maybe_print(now - started)
         stop.wait(0.2)
 
-    if all(c.process.poll() is None for c in children) and \
-            any(node.spec.name == system.LEARNER for node in plan.nodes):
+    if learner is not None and learner.alive:
         print(f'[ami_launch] final checkpoint: {monitor.final_checkpoint()}', flush=True)
     codes = {c.name: c.stop(timeout_s=20.0) for c in children}
     monitor.close()
@@ -182,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         codes[world.name] = world.stop(timeout_s=5.0)
         held = (world.summary or {}).get('held_inputs')
         print(f'[ami_launch] {world.name} saw inputs held at exit: {held}', flush=True)
-    failed = {name: code for name, code in codes.items() if code != 0}
+    restarts = {c.name: c.tracker.restarts for c in supervised if c.tracker.restarts}
+    if restarts:
+        print(f'[ami_launch] restarts: {restarts}', flush=True)
+    failed = {name: code for name, code in codes.items() if code not in (0, None)}
+    failed |= {c.name: 'gave up' for c in supervised if c.tracker.given_up}
     if failed:
         print(f'[ami_launch] exited with errors: {failed}', flush=True)
         return 1
@@ -192,22 +239,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class SystemMonitor:
-    """An rclpy node of our own, in a background thread: status lines and the final save."""
+    """An rclpy node of our own, in a background thread: status lines, the supervisor's
+    report on /diagnostics, and the final save."""
 
-    def __init__(self, period_s: float, plan: system.Plan) -> None:
+    def __init__(self, period_s: float, supervised: list[Child], plan: system.Plan) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
+        from ami_nodes.ros.diagnostics import DiagnosticsPublisher
         from ami_nodes.tools.control import Control
         from ami_nodes.tools.status import StatusCollector
         self._period_s = period_s
         self._next = period_s
+        self._supervised = supervised
         self._plan = plan
         self._context = rclpy.Context()
         rclpy.init(context=self._context, signal_handler_options=rclpy.SignalHandlerOptions.NO)
-        self._node = rclpy.create_node('ami_launch_monitor', context=self._context)
+        self._node = rclpy.create_node('ami_launch', namespace=plan.namespace,
+                                       context=self._context)
         self.collector = StatusCollector(self._node)
         self._control = Control(self._node, plan.namespace, plan.robot_namespaces)
+        DiagnosticsPublisher(self._node, self._report)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self._node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -219,11 +271,30 @@ class SystemMonitor:
         except Exception:  # the context was shut down under us at exit
             pass
 
+    def supervision(self) -> dict[str, object]:
+        """Restarts of each process, and which are down now (waiting, or given up)."""
+        values: dict[str, object] = {f'restarts/{c.name}': c.tracker.restarts
+                                     for c in self._supervised}
+        values['down'] = ' '.join(c.name for c in self._supervised if not c.alive)
+        values['given_up'] = ' '.join(c.name for c in self._supervised if c.tracker.given_up)
+        return values
+
+    def _report(self):
+        from ami_nodes.ros import diagnostics
+        values = self.supervision()
+        if values['given_up']:
+            return diagnostics.ERROR, f"stays down: {values['given_up']}", values
+        if values['down']:
+            return diagnostics.WARN, f"restarting: {values['down']}", values
+        restarts = sum(c.tracker.restarts for c in self._supervised)
+        return diagnostics.OK, f'every process running, {restarts} restarts', values
+
     def maybe_print(self, elapsed_s: float) -> None:
         from ami_nodes.tools.status import format_line
         if self._period_s > 0 and elapsed_s >= self._next:
             self._next += self._period_s
-            print(format_line(self.collector.snapshot(), elapsed_s, self._plan.namespace,
+            print(format_line(self.collector.snapshot(self._plan.namespace), elapsed_s,
+                              self.supervision(), self._plan.namespace,
                               self._plan.robot_namespaces), flush=True)
 
     def final_checkpoint(self) -> str:

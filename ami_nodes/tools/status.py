@@ -51,14 +51,22 @@ def _get(snapshot: dict, node: str, key: str, default: str = '-') -> str:
     return entry[1].get(key, default) if entry else default
 
 
-def format_line(snapshot: dict, elapsed_s: float, namespace: str = '/',
-                robot_namespaces: tuple[str, ...] = ('/',)) -> str:
-    """The launcher's console every few seconds: the learner, then one line per robot."""
+def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = None,
+                namespace: str = '/', robot_namespaces: tuple[str, ...] = ('/',)) -> str:
+    """The launcher's console every few seconds: the learner (and restarts when there were),
+    then one line per robot."""
     learner = system.join(namespace, system.LEARNER)
-    lines = [f'[status {elapsed_s:5.0f}s] learner v{_get(snapshot, learner, "version")}'
-             f' updates {_get(snapshot, learner, "updates")}'
-             f' experience {_get(snapshot, learner, "experience_hz")} Hz'
-             f' reward {_get(snapshot, learner, "intrinsic_reward")}']
+    line = (f'[status {elapsed_s:5.0f}s] learner v{_get(snapshot, learner, "version")}'
+            f' updates {_get(snapshot, learner, "updates")}'
+            f' experience {_get(snapshot, learner, "experience_hz")} Hz'
+            f' reward {_get(snapshot, learner, "intrinsic_reward")}')
+    restarts = {key.split('/', 1)[1]: n for key, n in (supervision or {}).items()
+                if key.startswith('restarts/') and n}
+    if restarts:
+        line += ' | restarts ' + ' '.join(f'{name} {n}' for name, n in restarts.items())
+    if supervision and supervision.get('down'):
+        line += f" | down: {supervision['down']}"
+    lines = [line]
     for stack in robot_namespaces:
         g = lambda node, key: _get(snapshot, system.join(stack, node), key)  # noqa: E731
         label = stack.rsplit('/', 1)[-1] if len(robot_namespaces) > 1 else 'robot'

@@ -1,0 +1,113 @@
+"""The whole system survives its nodes being killed for real (kill -9), under ami_launch.
+
+With the learner down the policy keeps acting on its last weights; with perception down
+no command arrives, so the OSC bridge's dead-man timeout releases every input; both come
+back, rejoin their run from its newest checkpoint, and the policy version rises again.
+Every wait counts events; the timeouts only bound a hang.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import Int64, String
+
+from ami_nodes.ros import qos
+from ami_nodes.tools.launch_config import write_config
+from ros_harness import REPO, Watcher, child_pid
+
+pytestmark = pytest.mark.ros
+DEADMAN_RELEASE = 'releasing every input (no cmd_vel for'
+
+
+def test_killed_nodes_come_back_and_acting_never_waits_for_learning(tmp_path):
+    config = write_config(tmp_path / 'ami.yaml', {
+        'learner_node': {'rollout_length': 64, 'min_new_samples': 64, 'checkpoint_period': 6.0}})
+    http_port = yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port']
+    watcher = Watcher('faults_watcher')
+    commands = watcher.subscribe(TwistStamped, 'cmd_vel', qos.SENSOR)
+    versions = watcher.subscribe(Int64, '/policy_node/version', qos.LATCHED)
+    checkpoints = watcher.subscribe(String, '/learner_node/last_checkpoint', qos.LATCHED)
+    log = tmp_path / 'launch.log'
+    launcher = subprocess.Popen(
+        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
+         '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', '',
+         '--status-period', '5'],
+        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+
+    def newest_version() -> int:
+        return max((m.data for m in versions), default=-1)
+
+    def held_inputs() -> dict:
+        url = f'http://127.0.0.1:{http_port}/state'
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())['held_inputs']
+
+    def kill(node: str) -> int:
+        pid = child_pid(launcher.pid, f'__node:={node}')
+        assert pid is not None, f'{node} is not running: ' + log.read_text()[-3000:]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait_for_new(node: str, old_pid: int) -> int:
+        found = {}
+
+        def started() -> bool:
+            pid = child_pid(launcher.pid, f'__node:={node}')
+            found['pid'] = pid
+            return pid is not None and pid != old_pid
+        assert watcher.spin_until(started, 60.0), log.read_text()[-3000:]
+        return found['pid']
+
+    try:
+        # Running and learning, with a checkpoint of this run to rejoin from.
+        assert watcher.spin_until(lambda: newest_version() >= 1 and checkpoints, 90.0), \
+            log.read_text()[-3000:]
+
+        # 1. The learner dies: the policy keeps acting on its last weights.
+        version_before = newest_version()
+        learner = kill('learner_node')
+        acted_before = len(commands)
+        wait_for_new('learner_node', learner)
+        acted_while_down = len(commands) - acted_before
+        assert acted_while_down >= 5, f'only {acted_while_down} commands with the learner down'
+        # It rejoins and learns on: versions rise past what the policy had before the kill.
+        assert watcher.spin_until(lambda: newest_version() >= version_before + 2, 90.0), \
+            ([m.data for m in versions], log.read_text()[-3000:])
+
+        # 2. Perception dies: no features, no commands, the bridge releases every input.
+        released_before = log.read_text().count(DEADMAN_RELEASE)
+        perception = kill('perception_node')
+        watcher.spin_until(lambda: log.read_text().count(DEADMAN_RELEASE) > released_before,
+                           30.0)
+        down_again = child_pid(launcher.pid, '__node:=perception_node') in (None, perception)
+        assert held_inputs() == {} or not down_again, 'inputs still held with perception down'
+        assert log.read_text().count(DEADMAN_RELEASE) > released_before, log.read_text()[-3000:]
+        wait_for_new('perception_node', perception)
+        acted_before = len(commands)
+        assert watcher.spin_until(lambda: len(commands) > acted_before + 20, 60.0), \
+            'the policy must act again once perception is back'
+
+        launcher.send_signal(signal.SIGINT)
+        code = launcher.wait(90)
+    finally:
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGINT)
+            try:
+                launcher.wait(60)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+        watcher.close()
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    restarts = output.split('[ami_launch] restarts: ', 1)[1].splitlines()[0]
+    assert restarts in ("{'perception_node': 1, 'learner_node': 1}",
+                        "{'learner_node': 1, 'perception_node': 1}"), output[-3000:]
+    assert output.count('rejoined run from its newest checkpoint') >= 2, output[-5000:]
+    summary = json.loads(output.split('AMI_WORLD_SUMMARY ', 1)[1].splitlines()[0])
+    assert summary['held_inputs'] == {}, summary
