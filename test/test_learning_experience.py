@@ -128,3 +128,17 @@ def test_sources_keep_their_own_numbering_and_counters():
     clone = ExperienceBuffer(rollout_length=4, reorder_window=1, min_rollout_length=2)
     clone.load_state_dict(buf.state_dict())
     assert clone.source_stats() == per_source
+
+
+def test_a_state_from_before_sources_loads_as_one_source():
+    buf = ExperienceBuffer(rollout_length=4, min_rollout_length=2)
+    for s in range(6):
+        buf.add(tr(s), source='experience')
+    stream = buf.state_dict()['sources']['experience']
+    legacy = {**stream, 'counters': {**stream['counters'], 'evicted': 0},
+              'ready': buf.state_dict()['ready']}
+    clone = ExperienceBuffer(rollout_length=4, min_rollout_length=2)
+    clone.load_state_dict(legacy, legacy_source='experience')
+    assert clone.source_stats() == buf.source_stats() and len(clone) == 1
+    clone.add(tr(6), source='experience')
+    assert clone.source_stats()['experience']['gaps'] == 0

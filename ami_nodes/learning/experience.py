@@ -276,11 +276,13 @@ class ExperienceBuffer:
                     'evicted': self._evicted,
                     'ready': [stack_transitions(steps) for steps in self._ready]}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, legacy_source: str = '') -> None:
+        """`legacy_source`: the source a one-stream state (written before sources) belongs to."""
         with self._cond:
             self._streams = {}
-            for name, stream_state in state['sources'].items():
+            sources = state['sources'] if 'sources' in state else {legacy_source: state}
+            for name, stream_state in sources.items():
                 self._streams[name] = _Stream()
                 self._streams[name].load_state_dict(stream_state)
-            self._evicted = int(state['evicted'])
+            self._evicted = int(state.get('evicted', state['counters'].get('evicted', 0)))
             self._ready = deque(unstack_transitions(s) for s in state['ready'])

@@ -221,7 +221,8 @@ class LearnerNode(Node):
 
     def _restore(self, part) -> None:
         self.core.load_state_dict(part.trainers['learner'])
-        self.buffer.load_state_dict(part.data['experience'])
+        self.buffer.load_state_dict(part.data['experience'],
+                                    legacy_source=self.p.experience_topics[0])
         self._updates = int(part.interaction['learner']['updates'])
 
     def _snapshot(self) -> checkpointing.Part:
