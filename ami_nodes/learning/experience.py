@@ -284,5 +284,6 @@ class ExperienceBuffer:
             for name, stream_state in sources.items():
                 self._streams[name] = _Stream()
                 self._streams[name].load_state_dict(stream_state)
-            self._evicted = int(state.get('evicted', state['counters'].get('evicted', 0)))
+            self._evicted = int(state['evicted'] if 'evicted' in state
+                                else state['counters'].get('evicted', 0))
             self._ready = deque(unstack_transitions(s) for s in state['ready'])
