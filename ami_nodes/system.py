@@ -205,8 +205,12 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
     common = _section(description, '/**')
     shared = {name: str(arguments.get(name, '')) for name in SHARED_FROM_ARGUMENTS}
 
-    def params(spec_name: str, extra: Mapping[str, Any]) -> dict[str, Any]:
-        return {**common, **_section(description, spec_name), **shared, **extra}
+    def params(spec_name: str, where: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """The YAML's `/**`, the node's section, the launch arguments, what the fleet sets,
+        then a section named by the node's full name (`/robot_1/camera_node`), if any."""
+        full = join(where, spec_name)
+        return {**common, **_section(description, spec_name), **shared, **extra,
+                **_section(description, full.lstrip('/')), **_section(description, full)}
 
     worlds, nodes = [], []
     fleet_remaps = tuple((topic, join(namespace, topic)) for topic in FLEET_TOPICS)
@@ -218,8 +222,9 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
                 {**_section(description, WORLD_SECTION), **overrides.get(WORLD_SECTION, {})}))
         for spec in nodes_for(str(arguments.get('actuator', 'osc'))):
             if spec.name != LEARNER:
-                nodes.append(PlacedNode(spec, stack, params(spec.name, overrides.get(spec.name, {})),
-                                        spec.remappings + (fleet_remaps if fleet else ())))
+                nodes.append(PlacedNode(
+                    spec, stack, params(spec.name, stack, overrides.get(spec.name, {})),
+                    spec.remappings + (fleet_remaps if fleet else ())))
     learner = next(spec for spec in NODES if spec.name == LEARNER)
     learner_extra: dict[str, Any] = {}
     if fleet:
@@ -229,7 +234,7 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
             'checkpoint_parts': [LEARNER] + [part_name(join(stack, p), namespace)
                                              for stack in stacks for p in parts if p != LEARNER]}
     if role != 'robots':
-        nodes.append(PlacedNode(learner, namespace, params(LEARNER, learner_extra),
+        nodes.append(PlacedNode(learner, namespace, params(LEARNER, namespace, learner_extra),
                                 learner.remappings))
     return Plan(namespace, stacks, tuple(worlds), tuple(nodes))
 

@@ -102,6 +102,15 @@ def test_a_fleet_places_a_stack_per_robot_and_one_learner():
     assert 'robot_1-perception_node' in learner['checkpoint_parts']
 
 
+def test_a_section_named_by_full_name_sets_one_robot():
+    config = {**CONFIG, 'robot_1/camera_node': {'ros__parameters': {'video_device': '2'}}}
+    plan = system.plan(config, vars(launcher.parse_args(['--robots', '2', '--world', 'false'])))
+    cameras = {n.fully_qualified_name: n.parameters['video_device'] for n in plan.nodes
+               if n.spec.name == 'camera_node'}
+    assert cameras == {'/robot_0/camera_node': CONFIG['camera_node']['ros__parameters'][
+        'video_device'], '/robot_1/camera_node': '2'}
+
+
 def test_roles_split_a_fleet_between_hosts():
     args = ['--robots', '2', '--role']
     learner = system.plan(CONFIG, vars(launcher.parse_args([*args, 'learner'])))
