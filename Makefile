@@ -7,7 +7,7 @@ DURATION ?= 0
 CONFIG ?= config/ami.yaml
 ARGS ?=
 
-.PHONY: setup run test test-all bench clean
+.PHONY: setup run test test-all bench chaos clean
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all
+
+chaos: $(STAMP)
+	$(PY) -m bench.chaos --minutes 30
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rclpy
-import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32, Int64
@@ -21,27 +20,9 @@ from std_srvs.srv import SetBool
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import stamp_to_ns
+from ami_nodes.tools.launch_config import write_config
 from bench import procmem
 from bench.machine import REPO
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def write_config(path: Path, overrides: dict[str, dict]) -> Path:
-    """config/ami.yaml on free ports, with per-node parameter overrides."""
-    config = yaml.safe_load((REPO / 'config' / 'ami.yaml').read_text())
-    http, udp = free_port(), free_port(socket.SOCK_DGRAM)
-    config['ami_world']['ros__parameters'].update(http_port=http, osc_port=udp)
-    config['camera_node']['ros__parameters']['video_device'] = f'http://127.0.0.1:{http}/stream.mjpg'
-    config['osc_bridge_node']['ros__parameters']['port'] = udp
-    for section, params in overrides.items():
-        config[section]['ros__parameters'].update(params)
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def ros_env(domain_id: int) -> dict[str, str]:
@@ -59,6 +40,8 @@ class Records:
     versions: list[tuple[float, int]] = field(default_factory=list)
     train_every: list[tuple[float, float]] = field(default_factory=list)
     rss: list[tuple[float, dict]] = field(default_factory=list)
+    learner_versions: list[tuple[float, int]] = field(default_factory=list)
+    diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
 
 
 class SystemSession:
@@ -91,6 +74,10 @@ class SystemSession:
                 (time.monotonic(), float(m.data))), qos.MONITOR)
         node.create_subscription(Int64, '/policy_node/version', lambda m: r.versions.append(
             (time.monotonic(), int(m.data))), qos.LATCHED)
+        node.create_subscription(Float32, '/learner_node/version', lambda m: r.learner_versions.append(
+            (time.monotonic(), int(m.data))), qos.MONITOR)
+        node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: r.diagnostics.extend(
+            (time.monotonic(), s.name, {kv.key: kv.value for kv in s.values}) for s in m.status), 50)
         self._learning = node.create_client(SetBool, '/learner_node/set_learning')
         self._node = node
         self._executor = SingleThreadedExecutor(context=self._context)

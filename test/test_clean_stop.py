@@ -3,8 +3,8 @@ import signal
 import time
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
-from std_msgs.msg import UInt8MultiArray
 
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
@@ -47,9 +47,10 @@ def test_a_second_sigint_during_the_learner_cleanup_is_ignored(watcher, tmp_path
     node = start_node('ami_nodes.nodes.learner_node', 'learner_node',
                       {'log_dir': str(tmp_path / 'runs'), 'checkpoint_dir': str(tmp_path)},
                       log=log)
-    weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
-    try:
-        assert watcher.spin_until(lambda: weights, 60.0), log.read_text()
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    try:  # up and spinning: it reports on /diagnostics
+        assert watcher.spin_until(lambda: any(s.name == 'learner_node' for d in diagnostics
+                                              for s in d.status), 60.0), log.read_text()
         node.send_signal(signal.SIGINT)
         time.sleep(0.05)  # spacing the two signals, not waiting for an outcome
         node.send_signal(signal.SIGINT)

@@ -20,11 +20,7 @@ def test_trains_on_experience_and_ships_versions(watcher, tmp_path):
     pub = watcher.node.create_publisher(JointState, 'experience', qos.EXPERIENCE)
     try:
         assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
-        watcher.spin_for(1.0)
-        # A late joiner still gets the newest weights (transient local).
         weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
-        assert watcher.spin_until(lambda: len(weights) >= 1, 10.0), log.read_text()
-        assert decode_weights(msg_to_blob(weights[0]), model=POLICY_MODEL).version == 0
 
         bad = JointState(name=['seq', 'oops'], position=[1.0, 2.0])
         pub.publish(bad)
@@ -41,6 +37,14 @@ def test_trains_on_experience_and_ships_versions(watcher, tmp_path):
         def versions():
             return {decode_weights(msg_to_blob(m), model=POLICY_MODEL).version for m in weights}
         assert watcher.spin_until(lambda: len(versions()) >= 3, 30.0), (versions(), log.read_text())
+        # v0 waited for the policy's first experience; the versions only rose.
+        shipped = [decode_weights(msg_to_blob(m), model=POLICY_MODEL).version for m in weights]
+        assert shipped[0] == 0 and shipped == sorted(shipped), shipped
+        # A late joiner still gets the newest weights (transient local).
+        late_weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+        assert watcher.spin_until(lambda: late_weights, 10.0)
+        newest = max(versions())
+        assert decode_weights(msg_to_blob(late_weights[-1]), model=POLICY_MODEL).version == newest
         assert node.poll() is None
     finally:
         assert stop(node) == 0

@@ -138,7 +138,10 @@ class LearnerNode(Node):
             self.create_timer(self.p.checkpoint_period, self.checkpoints.save_async)
         self.create_timer(0.5, self._check_policy_lag)
         diagnostics.DiagnosticsPublisher(self, self._report)
-        self._publish_weights()
+        # The first weights wait for the policy's version (its first experience): after a
+        # restart, fresh or from a checkpoint, the policy may act with a newer version than
+        # ours, and the versions we ship must only ever rise.
+        self._publish_pending = True
         self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
         self._thread.start()
 
@@ -178,6 +181,7 @@ class LearnerNode(Node):
             self._stats = stats
             self._publish_weights()
             scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
+            scalars['version'] = float(self.core.version)  # stats hold the one trained from
             for key, value in scalars.items():
                 self._publish_scalar(key, value)
             self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
@@ -196,18 +200,22 @@ class LearnerNode(Node):
         """Re-publish the newest weights if a policy keeps acting with an older version;
         renumber ours if one acts with a newer one (we restarted from a checkpoint)."""
         seen = [s.policy_version for s in self._sources.values() if s.policy_version is not None]
-        if seen and max(seen) > self.core.version:
+        if not seen:
+            return
+        if max(seen) > self.core.version:
             with self._train_lock:
                 restored = self.core.version
-                moved = self.core.continue_above(max(seen))
-            if moved:
-                self.get_logger().warning(
-                    f'a policy acts with v{max(seen)}, newer than my v{restored} (restored from '
-                    f'a checkpoint): shipping my weights as v{self.core.version}; what was '
-                    'learned after that checkpoint is lost')
-                self._publish_weights()
+                self.core.continue_above(max(seen))
+            self.get_logger().warning(
+                f'a policy acts with v{max(seen)}, newer than my v{restored} (restored from a '
+                f'checkpoint): shipping my weights as v{self.core.version}; what was learned '
+                'after that checkpoint is lost')
+            self._publish_pending = True
+        if self._publish_pending:
+            self._publish_pending = False
+            self._publish_weights()
             return
-        if seen and min(seen) < self.core.version:
+        if min(seen) < self.core.version:
             now = time.monotonic()
             if self._policy_behind_since is None:
                 self._policy_behind_since = now
