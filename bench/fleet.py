@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--rate', type=float, default=20.0, help='world fps and camera Hz')
     parser.add_argument('--size', type=int, nargs=2, default=(160, 120),
                         help='world render width height')
+    parser.add_argument('--no-link', action='store_true', help='skip the veth-link part')
     parser.add_argument('--out', type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -264,8 +265,10 @@ def main(argv: list[str] | None = None) -> dict:
                                                   Path(tmp), diagnostics))
         finally:
             diagnostics.close()
-        print('[bench.fleet] weight sync across a veth link ...', flush=True)
-        results['link'] = weight_sync_across_link(args.quick, Path(tmp))
+        if not args.no_link:
+            print('[bench.fleet] weight sync across a veth link ...', flush=True)
+        results['link'] = ({'skipped': '--no-link'} if args.no_link
+                           else weight_sync_across_link(args.quick, Path(tmp)))
     results['machine']['loadavg_end'] = machine.loadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=1, default=str).replace('NaN', 'null')
