@@ -198,8 +198,10 @@ class LearnerNode(Node):
 
     def _check_policy_lag(self) -> None:
         """Re-publish the newest weights if a policy keeps acting with an older version;
-        renumber ours if one acts with a newer one (we restarted from a checkpoint)."""
-        seen = [s.policy_version for s in self._sources.values() if s.policy_version is not None]
+        renumber ours if one acts with a newer one (we restarted from a checkpoint). A robot
+        whose experience stopped (stopped, or gone) is left out: its version is stale."""
+        seen = [s.policy_version for s in self._sources.values()
+                if s.policy_version is not None and s.rate.rate() > 0.0]
         if not seen:
             return
         if max(seen) > self.core.version:
