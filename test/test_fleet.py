@@ -4,7 +4,6 @@ About 30 s of fleet at 10 Hz (two worlds and nine nodes share 2 cores): both rob
 their own worlds, the learner counts experience from each, the same weight version reaches
 both policies, and the checkpoint holds both robots' parts. Then the fleet resumes from it.
 """
-from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
