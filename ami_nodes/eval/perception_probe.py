@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--probe-frames', type=int, default=3000)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--train-every', type=int, default=1)
-    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.lr)
+    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.learning_rate)
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     parser.add_argument('--live-seconds', type=float, default=0.0,
@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
 
     world_config = WorldConfig(seed=args.seed)
-    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every, lr=args.lr)
+    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every,
+                                    learning_rate=args.lr)
     perception = OnlinePerception(config)
     random_init = Encoder(config.image_size, config.feature_dim)
     random_init.load_state_dict(perception.encoder_state())

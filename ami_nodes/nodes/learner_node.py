@@ -28,36 +28,22 @@ from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience
+from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
+                                    msg_to_reward)
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare, torch_parameters
+from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
+from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
 PARAMETERS = (
     *torch_parameters('training (weights are shipped as CPU tensors either way)'),
     Param('feature_dim', 64, 'Size of the feature vector in the experience', 1, 65536),
-    Param('hidden_size', 128, 'Hidden units of the actor-critic MLP (must match policy_node)',
-          1, 65536),
     Param('experience_topics', ['experience'], 'Experience topics to learn from: one per robot '
           'of a fleet (e.g. robot_0/experience), relative to this node\'s namespace'),
     Param('rollout_length', 128, 'Consecutive steps per PPO rollout', 2, 100000),
-    Param('min_new_samples', 128, 'Train only when this many new samples arrived', 1, 1000000),
-    Param('learning_rate', 3e-4, 'PPO Adam learning rate', 0.0, 1.0),
-    Param('gamma', 0.99, 'Discount factor of future rewards', 0.0, 1.0),
-    Param('gae_lambda', 0.95, 'GAE lambda: bias/variance trade-off of the advantages', 0.0, 1.0),
-    Param('clip', 0.2, 'PPO probability-ratio clip range', 0.0, 10.0),
-    Param('epochs', 4, 'PPO epochs per rollout batch', 1, 1000),
-    Param('minibatch_size', 64, 'PPO minibatch size', 1, 100000),
-    Param('entropy_coef', 0.01, 'Entropy bonus coefficient', 0.0, 10.0),
-    Param('value_coef', 0.5, 'Value loss weight', 0.0, 100.0),
-    Param('max_grad_norm', 0.5, 'Gradient clipping norm', 0.0, 1000.0),
-    Param('max_policy_lag', 4, 'Drop samples from policies more than N versions old', 0, 1000000),
-    Param('vtrace', True, 'V-trace truncated importance weights on the targets'),
-    Param('curiosity_learning_rate', 1e-3, 'Forward-dynamics Adam learning rate', 0.0, 1.0),
-    Param('curiosity_hidden_size', 256, 'Hidden units of the forward-dynamics MLP', 1, 65536),
-    Param('intrinsic_weight', 1.0, 'Weight of the curiosity reward', 0.0, 1000.0),
-    Param('extrinsic_weight', 0.0, 'Weight of the optional `reward` topic', 0.0, 1000.0),
+    *params_of(PPOConfig),
+    *params_of(LearnerConfig),
     Param('republish_after', 2.0, 'Re-publish the newest weights when the policy lags this '
           'long (s)', 0.1, 3600.0),
     Param('seed', 1, 'Seed of the learner initial weights', 0, 2**31 - 1),
@@ -71,6 +57,14 @@ PARAMETERS = (
     *checkpointing.PARAMETERS,
 )
 
+
+#: Experience stamped further ahead of this node's clock is refused (clocks of one machine or
+#: a synchronised network differ by far less).
+MAX_STAMP_AHEAD_S = 60.0
+#: Experience from a policy version this far above ours is refused: a restart from a checkpoint
+#: explains a few hundred versions at most, and a made-up huge one would renumber our weights
+#: (continue_above) past what float64 experience values can carry, stopping learning for good.
+MAX_VERSION_AHEAD = 100_000
 
 #: Training statistics published for rqt_plot and written to the training log.
 LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss', 'policy_loss',
@@ -90,7 +84,7 @@ class ExperienceSource:
 class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__('learner_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply)
         try:
             device = configure_torch(self.p.device, self.p.torch_threads)
         except ValueError as error:  # cuda asked for and absent: say so and stop, do not guess
@@ -98,46 +92,40 @@ class LearnerNode(Node):
             raise SystemExit(2) from error
         self.get_logger().info(f'training on {device}')
         torch.manual_seed(self.p.seed)
-        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, LearnerConfig(
-            hidden=self.p.hidden_size, forward_hidden=self.p.curiosity_hidden_size,
-            forward_lr=self.p.curiosity_learning_rate, intrinsic_coef=self.p.intrinsic_weight,
-            extrinsic_coef=self.p.extrinsic_weight, min_new_samples=self.p.min_new_samples,
-            ppo=PPOConfig(lr=self.p.learning_rate, gamma=self.p.gamma,
-                          gae_lambda=self.p.gae_lambda, clip=self.p.clip, epochs=self.p.epochs,
-                          minibatch_size=self.p.minibatch_size,
-                          entropy_coef=self.p.entropy_coef, value_coef=self.p.value_coef,
-                          max_grad_norm=self.p.max_grad_norm,
-                          max_policy_lag=self.p.max_policy_lag, vtrace=self.p.vtrace)),
-            device=device)
+        values = vars(self.p)
+        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
+            LearnerConfig, values, ppo=config_from(PPOConfig, values)), device=device)
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
         self._train_lock = threading.Lock()
         self._updates = 0
+        self._errors = InputErrors(self.get_logger())
         checkpointing.resume(self, self.p, self._restore)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
         self.checkpoints = checkpointing.CheckpointCoordinator(
             self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
-            list(self.p.checkpoint_parts), self._snapshot, self.p.run_name)
+            list(self.p.checkpoint_parts), self._snapshot, self._errors, self.p.run_name)
         self._learning = True
         self._reward = 0.0
         self._stats: dict = {}
         self._update_ms = RollingStats(50)
         self._sources = {topic: ExperienceSource() for topic in self.p.experience_topics}
         self._policy_behind_since: float | None = None
-        self._errors = InputErrors(self.get_logger())
         self._stop = threading.Event()
 
         self._weights_pub = self.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
         self._scalar_pubs: dict[str, object] = {}
+        guard = self._errors.guard
         for topic in self._sources:
-            self.create_subscription(JointState, topic, lambda msg, topic=topic: (
-                self._on_experience(msg, topic)), qos.EXPERIENCE)
-        self.create_subscription(Float32, 'reward', self._on_reward, qos.STREAM)
-        self.create_service(SetBool, '~/set_learning', self._on_set_learning)
-        self.create_service(Trigger, '~/save', self._on_save)
+            self.create_subscription(JointState, topic, guard(
+                topic, lambda msg, topic=topic: self._on_experience(msg, topic)), qos.EXPERIENCE)
+        self.create_subscription(Float32, 'reward', guard('reward', self._on_reward), qos.STREAM)
+        self.create_service(SetBool, '~/set_learning', guard('set_learning', self._on_set_learning))
+        self.create_service(Trigger, '~/save', guard('save', self._on_save))
         if self.p.checkpoint_period > 0:
-            self.create_timer(self.p.checkpoint_period, self.checkpoints.save_async)
-        self.create_timer(0.5, self._check_policy_lag)
-        diagnostics.DiagnosticsPublisher(self, self._report)
+            self.create_timer(self.p.checkpoint_period,
+                              guard('checkpoint_period', self.checkpoints.save_async))
+        self.create_timer(0.5, guard('policy_lag', self._check_policy_lag))
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         # The first weights wait for the policy's version (its first experience): after a
         # restart, fresh or from a checkpoint, the policy may act with a newer version than
         # ours, and the versions we ship must only ever rise.
@@ -148,9 +136,18 @@ class LearnerNode(Node):
     # --- subscriptions: append only --------------------------------------------------
     def _on_experience(self, msg: JointState, topic: str) -> None:
         try:
-            exp = msg_to_experience(msg)
+            exp = msg_to_experience(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report(f'experience ignored: {error}')
+            self._errors.report('experience', str(error))
+            return
+        ahead_s = (exp.stamp_ns - self.get_clock().now().nanoseconds) / 1e9
+        if ahead_s > MAX_STAMP_AHEAD_S:
+            # A stamp from the future would make every real sample after it look late.
+            self._errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
+            return
+        if exp.policy_version - self.core.version > MAX_VERSION_AHEAD:
+            self._errors.report('experience', f'policy_version {exp.policy_version} is more '
+                                f'than {MAX_VERSION_AHEAD} above mine (v{self.core.version})')
             return
         source = self._sources[topic]
         source.rate.tick()
@@ -162,29 +159,37 @@ class LearnerNode(Node):
             policy_version=exp.policy_version, extrinsic_reward=self._reward), source=topic)
 
     def _on_reward(self, msg: Float32) -> None:
-        self._reward = float(msg.data)
+        try:
+            self._reward = msg_to_reward(msg)
+        except MessageError as error:
+            self._errors.report('reward', str(error))
 
     # --- training thread --------------------------------------------------------------
     def _train_loop(self) -> None:
+        train = self._errors.guard('training', self._train_once)
         while not self._stop.is_set():
-            rollout = self.buffer.pop(timeout=0.2)
-            if rollout is None or not self._learning:
-                continue
-            started = time.perf_counter()
-            with self._train_lock:
-                self.core.add(rollout)
-                stats = self.core.step()
-                if stats is None or not stats['updated']:
-                    continue
-                self._updates += 1
-            self._update_ms.add((time.perf_counter() - started) * 1000)
-            self._stats = stats
-            self._publish_weights()
-            scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
-            scalars['version'] = float(self.core.version)  # stats hold the one trained from
-            for key, value in scalars.items():
-                self._publish_scalar(key, value)
-            self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
+            train()
+
+    def _train_once(self) -> None:
+        """Train on the next ready rollout, if any (waits up to 0.2 s for one)."""
+        rollout = self.buffer.pop(timeout=0.2)
+        if rollout is None or not self._learning:
+            return
+        started = time.perf_counter()
+        with self._train_lock:
+            self.core.add(rollout)
+            stats = self.core.step()
+            if stats is None or not stats['updated']:
+                return
+            self._updates += 1
+        self._update_ms.add((time.perf_counter() - started) * 1000)
+        self._stats = stats
+        self._publish_weights()
+        scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
+        scalars['version'] = float(self.core.version)  # stats hold the one trained from
+        for key, value in scalars.items():
+            self._publish_scalar(key, value)
+        self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
 
     def _publish_weights(self) -> None:
         blob = encode_weights(self.core.policy_state_dict(), self.core.version, POLICY_MODEL)
@@ -253,6 +258,11 @@ class LearnerNode(Node):
                             else 'a checkpoint is being saved already')
         return response
 
+    def _apply(self, name: str, value) -> None:
+        """A live setting: the training thread reads it at its next update."""
+        self.core.update_setting(name, value)
+        self.get_logger().info(f'{name} set to {value!r}')
+
     def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
         self._learning = request.data
         response.success = True
@@ -278,8 +288,7 @@ class LearnerNode(Node):
                   'lag_histogram': s.get('lag_histogram', ''),
                   'update_ms_p50': self._update_ms.p50,
                   'buffer_ready': buffer['ready'], 'gaps': buffer['gaps'],
-                  'late_dropped': buffer['late_dropped'], 'rejected_inputs': self._errors.count,
-                  'last_error': self._errors.last,
+                  'late_dropped': buffer['late_dropped'],
                   'last_checkpoint': self.checkpoints.last,
                   'checkpoint_error': self.checkpoints.last_error}
         values.update(self._source_values())

@@ -1,7 +1,9 @@
 """osc_bridge_node: a cmd_vel driver for VRChat, speaking its OSC input protocol over UDP.
 
 Only changed inputs are sent. Every input is released on pause, on shutdown, and when no
-command arrived within `deadman_timeout`, so the avatar never keeps walking on its own.
+command arrived within `deadman_timeout`, so the avatar never keeps walking on its own. A
+command with a NaN or infinite velocity is refused: it does not count as a command, so the
+dead-man timeout still releases what the last valid one held.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.messages import stamp_to_ns
 from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, declare, velocity_limits
 from ami_nodes.ros.spin import run_node
@@ -28,7 +31,7 @@ PARAMETERS = (
           choices=('axes', 'buttons')),
     Param('cmd_vel_stamped', True, 'Subscribe to geometry_msgs/TwistStamped (else Twist)'),
     Param('deadman_timeout', 0.5, 'Release every input when no cmd_vel came for this long (s)',
-          0.05, 60.0),
+          0.05, 60.0, live=True),
     *VELOCITY_PARAMETERS,
 )
 
@@ -36,7 +39,7 @@ PARAMETERS = (
 class OscBridgeNode(Node):
     def __init__(self) -> None:
         super().__init__('osc_bridge_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply)
         self._limits = velocity_limits(self.p)
         self._sender = OscSender(self.p.host, self.p.port)
         self._state = InputState()
@@ -46,14 +49,19 @@ class OscBridgeNode(Node):
         self._latency_ms = RollingStats()
         self._rate = RateMeter()
         self._reported_error = ''
+        self._errors = InputErrors(self.get_logger())
+        guard = self._errors.guard
         if self.p.cmd_vel_stamped:
-            self.create_subscription(TwistStamped, 'cmd_vel', self._on_stamped, qos.STREAM)
+            self.create_subscription(TwistStamped, 'cmd_vel', guard('cmd_vel', self._on_stamped),
+                                     qos.STREAM)
         else:
-            self.create_subscription(Twist, 'cmd_vel', self._on_twist, qos.STREAM)
+            self.create_subscription(Twist, 'cmd_vel', guard('cmd_vel', self._on_twist),
+                                     qos.STREAM)
         self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
-        self.create_service(SetBool, '~/set_enabled', self._on_set_enabled)
-        self.create_timer(self.p.deadman_timeout / 2, self._check_deadman)
-        diagnostics.DiagnosticsPublisher(self, self._report)
+        self.create_service(SetBool, '~/set_enabled', guard('set_enabled', self._on_set_enabled))
+        self._deadman_timer = self.create_timer(self.p.deadman_timeout / 2,
+                                                guard('deadman', self._check_deadman))
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         self.get_logger().info(f'sending VRChat OSC ({self.p.mode}) to '
                                f'{self.p.host}:{self.p.port}')
         self._send(self._state.release_all())
@@ -65,11 +73,16 @@ class OscBridgeNode(Node):
         self._command(msg, None)
 
     def _command(self, twist: Twist, stamp_ns: int | None) -> None:
+        velocity = Velocity(twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z)
+        try:
+            wanted = velocity_to_inputs(velocity, self._limits, self.p.mode)
+        except ValueError as error:
+            self._errors.report('cmd_vel', str(error))
+            return
         self._last_command = time.monotonic()
         if not self._enabled:
             return
-        velocity = Velocity(twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z)
-        self._send(self._state.changes(velocity_to_inputs(velocity, self._limits, self.p.mode)))
+        self._send(self._state.changes(wanted))
         self._released = False
         self._rate.tick()
         if stamp_ns is not None:
@@ -95,6 +108,14 @@ class OscBridgeNode(Node):
     def _check_deadman(self) -> None:
         if not self._released and time.monotonic() - self._last_command > self.p.deadman_timeout:
             self.release_all(f'no cmd_vel for {self.p.deadman_timeout:g} s')
+
+    def _apply(self, name: str, value) -> None:
+        if name == 'deadman_timeout':  # checked twice per timeout, so re-time the check
+            self.destroy_timer(self._deadman_timer)
+            self._deadman_timer = self.create_timer(value / 2, self._check_deadman)
+        else:  # a speed
+            self._limits = velocity_limits(self.p)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_set_enabled(self, request: SetBool.Request, response: SetBool.Response):
         self._enabled = request.data

@@ -1,25 +1,25 @@
 """policy_node: the actor. Features in, cmd_vel and experience out, one tick per frame.
 
-The actor runs under torch.inference_mode and never waits on training: new weights are
-decoded and validated on a worker thread and swapped in between ticks.
+The actor (ami_nodes.learning.actor) runs under torch.inference_mode and never waits on
+training: new weights are decoded, validated and built on a worker thread and swapped in
+between ticks. This module only wires it to topics, parameters and services.
 """
 from __future__ import annotations
 
 import threading
 
-import numpy as np
-import torch
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
 from std_srvs.srv import SetBool
 
-from ami_nodes.action_space import ACTION_DIMS, NOOP, action_to_velocity
+from ami_nodes.action_space import NOOP, action_to_velocity
+from ami_nodes.learning.actor import ACTION_MODES, Actor
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
-from ami_nodes.persistence.weights import WeightsError, decode_weights
+from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, action_to_msg,
                                     experience_names,
@@ -31,16 +31,19 @@ from ami_nodes.ros.params import (VELOCITY_PARAMETERS, Param, declare, torch_par
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import configure_torch
 
-UNIFORM_LOG_PROB = -float(np.log(np.prod(ACTION_DIMS)))
-
 PARAMETERS = (
     *torch_parameters('the actor'),
     Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
     Param('action_mode', 'sample', "How actions are chosen: 'sample' from the policy, its "
-          "most likely action ('greedy'), or 'uniform' at random (the baseline curiosity is "
-          "measured against; experience then carries the uniform log-prob)",
-          choices=('sample', 'greedy', 'uniform')),
+          "most likely action ('greedy'), 'uniform' at random every tick, or 'sticky': a "
+          "random action held for sticky_min_s..sticky_max_s of frame-stamp time (the random "
+          "modes are the baselines curiosity is measured against; their experience carries "
+          "the uniform log-prob)", choices=ACTION_MODES, live=True),
+    Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky' random action",
+          0.001, 3600.0, live=True),
+    Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky' random action; "
+          'each hold is drawn uniformly between the two', 0.001, 3600.0, live=True),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
     *VELOCITY_PARAMETERS,
@@ -51,23 +54,23 @@ PARAMETERS = (
 class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__('policy_node')
-        self.p = declare(self, PARAMETERS)
-        torch.manual_seed(self.p.seed)
-        self._rng = np.random.default_rng(self.p.seed)
-        self._device = configure_torch(self.p.device, self.p.torch_threads)
-        self._model = self._new_model()
+        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
+        self._actor = Actor(self.p.feature_dim, self.p.hidden_size, self.p.action_mode,
+                            self.p.seed, configure_torch(self.p.device, self.p.torch_threads),
+                            self.p.sticky_min_s, self.p.sticky_max_s)
         self._version = -1  # its own random weights, until the learner's first version
         self._pending: tuple[ActorCritic, int, str] | None = None
         self._limits = velocity_limits(self.p)
         self._acting = True
         self._seq = 0
         checkpointing.resume(self, self.p, self._restore)
-        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
+        self._errors = InputErrors(self.get_logger())
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
+                                            self._errors)
         self._names = experience_names(self.p.feature_dim)
         self._tick_ms = RollingStats()
         self._latency_ms = RollingStats()
         self._rate = RateMeter()
-        self._errors = InputErrors(self.get_logger())
         self._weights_lock = threading.Condition()
         self._incoming: bytes | None = None
         self._closing = False
@@ -78,17 +81,16 @@ class PolicyNode(Node):
         self._experience_pub = self.create_publisher(JointState, 'experience', qos.EXPERIENCE)
         self._version_pub = self.create_publisher(Int64, '~/version', qos.LATCHED)
         self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
-        self.create_subscription(Image, 'features', self._on_features, qos.LATEST)
-        self.create_subscription(UInt8MultiArray, 'policy_weights', self._on_weights, qos.LATCHED)
-        self.create_service(SetBool, '~/set_acting', self._on_set_acting)
+        guard = self._errors.guard
+        self.create_subscription(Image, 'features', guard('features', self._on_features),
+                                 qos.LATEST)
+        self.create_subscription(UInt8MultiArray, 'policy_weights',
+                                 guard('policy_weights', self._on_weights), qos.LATCHED)
+        self.create_service(SetBool, '~/set_acting', guard('set_acting', self._on_set_acting))
         self._worker = threading.Thread(target=self._apply_loop, name='weights', daemon=True)
         self._worker.start()
-        diagnostics.DiagnosticsPublisher(self, self._report)
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         self._version_pub.publish(Int64(data=self._version))
-
-    def _new_model(self) -> ActorCritic:
-        return ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size).to(
-            self._device).eval()
 
     # --- the hot path -----------------------------------------------------------------
     def _on_features(self, msg: Image) -> None:
@@ -97,26 +99,21 @@ class PolicyNode(Node):
         try:
             features = msg_to_features(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report(str(error))
+            self._errors.report('features', str(error))
             return
         if not self._acting:
             return
-        if self.p.action_mode == 'uniform':
-            action = tuple(int(self._rng.integers(0, n)) for n in ACTION_DIMS)
-            log_prob, value = UNIFORM_LOG_PROB, 0.0
-        else:
-            result = self._model.act(features, deterministic=self.p.action_mode == 'greedy')
-            action = tuple(int(a) for a in result.action)
-            log_prob, value = result.log_prob, result.value
         header = msg.header
-        self._publish_motion(action, header)
+        stamp_ns = stamp_to_ns(header.stamp)
+        decision = self._actor.decide(features, stamp_ns)
+        self._publish_motion(decision.action, header)
         self._experience_pub.publish(experience_to_msg(Experience(
-            stamp_ns=stamp_to_ns(header.stamp), seq=self._seq, policy_version=self._version,
-            log_prob=log_prob, value=value, action=action, features=features),
-            header, self._names))
+            stamp_ns=stamp_ns, seq=self._seq, policy_version=self._version,
+            log_prob=decision.log_prob, value=decision.value, action=decision.action,
+            features=features), header, self._names))
         self._seq += 1
         now = self.get_clock().now().nanoseconds
-        latency = (now - stamp_to_ns(header.stamp)) / 1e6
+        latency = (now - stamp_ns) / 1e6
         self._latency_ms.add(latency)
         self._tick_ms.add((now - started) / 1e6)
         self._rate.tick()
@@ -135,7 +132,8 @@ class PolicyNode(Node):
         with self._weights_lock:
             pending, self._pending = self._pending, None
         if pending is not None:
-            self._model, self._version, checksum = pending
+            model, self._version, checksum = pending
+            self._actor.adopt(model)
             self._version_pub.publish(Int64(data=self._version))
             self.get_logger().info(f'applied policy weights v{self._version} '
                                    f'(sha256 {checksum[:12]})')
@@ -147,7 +145,7 @@ class PolicyNode(Node):
             self._weights_lock.notify()
 
     def _apply_loop(self) -> None:
-        expected = tensor_spec(self._model.state_dict())
+        expected = tensor_spec(self._actor.model.state_dict())
         while True:
             with self._weights_lock:
                 self._weights_lock.wait_for(lambda: self._incoming is not None or self._closing)
@@ -156,30 +154,36 @@ class PolicyNode(Node):
                 blob, self._incoming = self._incoming, None
                 newest = self._pending[1] if self._pending else self._version
             try:
-                packet = decode_weights(blob, expected=expected, model=POLICY_MODEL)
-                if packet.version == newest:
-                    continue  # the learner re-published what we already have
-                if packet.version < newest:
-                    raise WeightsError(f'version {packet.version} is older than v{newest}')
-            except WeightsError as error:
-                self._errors.report(f'policy weights rejected, keeping v{self._version}: {error}')
+                model, packet = self._decode(blob, expected, newest)
+            except Exception as error:  # noqa: BLE001 - a bad blob must not end this thread
+                self._errors.report('policy_weights',
+                                    f'rejected, keeping v{self._version}: {error}')
                 continue
-            with torch.device('meta'):  # no initialisation: every tensor comes from the blob
-                model = ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size)
-            model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()},
-                                  assign=True)
-            model.eval()
+            if model is None:
+                continue  # the learner re-published what we already have
             with self._weights_lock:
                 self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
 
+    def _decode(self, blob: bytes, expected, newest: int
+                ) -> tuple[ActorCritic | None, WeightsPacket]:
+        """The model a blob holds (None: version `newest` again); WeightsError if unusable."""
+        packet = decode_weights(blob, expected=expected, model=POLICY_MODEL)
+        if packet.version == newest:
+            return None, packet
+        if packet.version < newest:
+            raise WeightsError(f'version {packet.version} is older than v{newest}')
+        try:
+            return self._actor.build(packet.tensors), packet
+        except ValueError as error:
+            raise WeightsError(f'v{packet.version}: {error}') from error
+
     def _restore(self, part) -> None:
-        self._model.load_state_dict(part.model('policy', like=self._model.state_dict()))
+        self._actor.load_state(part.model('policy', like=self._actor.model.state_dict()))
         self._version = int(part.interaction['policy']['version'])
         self._seq = int(part.interaction['policy']['seq'])
 
     def _snapshot(self) -> checkpointing.Part:
-        return {'models': {'policy': {k: v.detach().cpu().clone()
-                                      for k, v in self._model.state_dict().items()}},
+        return {'models': {'policy': self._actor.state()},
                 'interaction': {'policy': {'version': self._version, 'seq': self._seq}},
                 'params': checkpointing.node_params(self)}
 
@@ -192,12 +196,28 @@ class PolicyNode(Node):
         response.message = 'acting' if self._acting else 'paused: stop command sent'
         return response
 
+    @staticmethod
+    def _refuse(values) -> str | None:
+        if values.sticky_min_s > values.sticky_max_s:
+            return (f'sticky_min_s ({values.sticky_min_s}) must not exceed sticky_max_s '
+                    f'({values.sticky_max_s}); set both in one call to move the range')
+        return None
+
+    def _apply(self, name: str, value) -> None:
+        """Live parameters, between ticks (the executor runs this and the hot path in turn)."""
+        if name == 'action_mode':
+            self._actor.set_action_mode(value)
+        elif name in ('sticky_min_s', 'sticky_max_s'):
+            self._actor.set_sticky_range(self.p.sticky_min_s, self.p.sticky_max_s)
+        else:  # a speed
+            self._limits = velocity_limits(self.p)
+        self.get_logger().info(f'{name} set to {value!r}')
+
     def _report(self) -> diagnostics.Report:
         values = {'acting': self._acting, 'policy_version': self._version,
                   'rate_hz': self._rate.rate(), 'ticks': self._seq,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
-                  'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99,
-                  'rejected_inputs': self._errors.count, 'last_error': self._errors.last}
+                  'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
         if not self._acting:
             return diagnostics.OK, 'paused', values
         if self._rate.rate() == 0.0:

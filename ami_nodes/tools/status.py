@@ -22,7 +22,13 @@ def level_of(status: DiagnosticStatus) -> int:
 
 
 class StatusCollector:
-    """The newest diagnostic status of each node, with the time it arrived."""
+    """The newest diagnostic status of each node, with the time it arrived.
+
+    Anyone may publish on /diagnostics: at most MAX_NAMES names are kept, so a flood of
+    made-up names cannot grow the table without bound.
+    """
+
+    MAX_NAMES = 256
 
     def __init__(self, node: Node) -> None:
         self._lock = threading.Lock()
@@ -33,7 +39,9 @@ class StatusCollector:
         now = time.monotonic()
         with self._lock:
             for status in msg.status:
-                self._latest[status.hardware_id or system.join(status.name)] = (now, status)
+                name = status.hardware_id or system.join(status.name)
+                if name in self._latest or len(self._latest) < self.MAX_NAMES:
+                    self._latest[name] = (now, status)
 
     def snapshot(self, namespace: str = '/') -> dict[str, tuple[float, dict[str, str], int, str]]:
         """fully qualified node name -> (age in s, values, level, message), for the nodes
