@@ -13,7 +13,7 @@ import pytest
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 
-from ami_nodes.nodes.policy_node import UNIFORM_LOG_PROB
+from ami_nodes.learning.actor import UNIFORM_LOG_PROB
 from ami_nodes.persistence import list_checkpoints, load_part
 from ami_nodes.persistence.manifest import read_manifest
 from ami_nodes.ros import qos
