@@ -34,7 +34,7 @@ from ami_nodes.ros import qos
 from ami_nodes.ros.checkpointing import DONE_TOPIC, REQUEST_TOPIC
 from ami_nodes.ros.messages import (FEATURES_ENCODING, POLICY_MODEL, blob_to_msg,
                                     experience_names, ns_to_stamp)
-from ami_nodes.tools.control import ACTING_SERVICES, LEARNER, LEARNING_SERVICES
+from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES
 from ami_nodes.tools.launch_config import write_config
 from ros_harness import REPO, Watcher, children, diagnostic_values, rejected
 
@@ -271,11 +271,11 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         (node.create_publisher(String, DONE_TOPIC, qos.STREAM), lambda i: bad_replies(rng, i)),
         (node.create_publisher(DiagnosticArray, '/diagnostics', 10),
          lambda i: bad_diagnostics(rng, i)),
-        (node.create_publisher(String, f'{LEARNER}/checkpoint_result', qos.LATCHED),
+        (node.create_publisher(String, f'{system.LEARNER}/checkpoint_result', qos.LATCHED),
          lambda i: bad_replies(rng, i)),
     ]
     toggled = [node.create_client(SetBool, name) for name in ACTING_SERVICES + LEARNING_SERVICES]
-    save = node.create_client(Trigger, f'{LEARNER}/save')
+    save = node.create_client(Trigger, f'{system.LEARNER}/save')
     parameters = [node.create_client(SetParameters, f'/{spec.name}/set_parameters')
                   for spec in system.NODES]
     log = tmp_path / 'launch.log'
@@ -348,7 +348,7 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
     assert summary['held_inputs'] == {}, summary
     assert not (tmp_path / 'etc').exists() and not (tmp_path / 'evil').exists()
     assert not any('evil' in str(p) for p in tmp_path.rglob('*')), 'a hostile path was written'
-    assert 'refused /checkpoint/request' in output and 'refused /checkpoint/done' in output
+    assert f'refused {REQUEST_TOPIC}' in output and f'refused {DONE_TOPIC}' in output
     # ami_launch refused the made-up results and still asked for its final save (which may
     # time out under load, so its outcome is not asserted here).
     assert 'ignored a malformed checkpoint result' in output

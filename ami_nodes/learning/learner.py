@@ -60,14 +60,16 @@ class CuriosityPPOLearner:
     """Forward-dynamics curiosity + PPO over rollouts of a continuing task."""
 
     def __init__(self, feature_dim: int = 64, action_dims: Sequence[int] = ACTION_DIMS,
-                 config: LearnerConfig | None = None) -> None:
+                 config: LearnerConfig | None = None, device: torch.device | str = 'cpu') -> None:
         self.config = config or LearnerConfig()
+        self.device = torch.device(device)
         cfg = self.config
-        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden_size)
+        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden_size).to(self.device)
         self.trainer = PPOTrainer(self.actor_critic, cfg.ppo)
         self.curiosity = Curiosity(feature_dim, action_dims, cfg.curiosity_hidden_size,
                                    cfg.curiosity_learning_rate,
-                                   cfg.forward_epochs, cfg.forward_minibatch_size)
+                                   cfg.forward_epochs, cfg.forward_minibatch_size,
+                                   device=self.device)
         if cfg.intrinsic_reward not in INTRINSIC_REWARDS:
             raise ValueError(f'intrinsic_reward is {cfg.intrinsic_reward!r}; expected one of {INTRINSIC_REWARDS}')
         parts = cfg.intrinsic_reward.split('+')
@@ -112,18 +114,19 @@ class CuriosityPPOLearner:
             return None
         rollouts, self._pending = self._pending, []
         cfg = self.config
-        features = torch.as_tensor(np.concatenate([r.features for r in rollouts]))
-        actions = torch.as_tensor(np.concatenate([r.actions for r in rollouts]))
-        next_features = torch.as_tensor(np.concatenate([r.next_features for r in rollouts]))
+        features = torch.as_tensor(np.concatenate([r.features for r in rollouts]), device=self.device)
+        actions = torch.as_tensor(np.concatenate([r.actions for r in rollouts]), device=self.device)
+        next_features = torch.as_tensor(np.concatenate([r.next_features for r in rollouts]),
+                                        device=self.device)
         extrinsic = np.concatenate([r.extrinsic_rewards for r in rollouts])
         raw, surprise = self.curiosity.rewards(features, actions, next_features)
         forward_loss = self.curiosity.update(features, actions, next_features)
         intrinsic = surprise if self._pays_prediction_error else np.zeros_like(surprise)
         novelty_stats = {}
         if self.novelty is not None:
-            novelty_raw, novelty = self.novelty.rewards(next_features.numpy())
+            novelty_raw, novelty = self.novelty.rewards(next_features.cpu().numpy())
             novelty_stats = {'novelty_mean': float(novelty_raw.mean()),
-                             'novelty_loss': self.novelty.update(next_features.numpy())}
+                             'novelty_loss': self.novelty.update(next_features.cpu().numpy())}
             intrinsic = intrinsic + novelty
         rewards = cfg.intrinsic_weight * intrinsic + cfg.extrinsic_weight * extrinsic
 
@@ -160,8 +163,9 @@ class CuriosityPPOLearner:
                 group['lr'] = value
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """The actor-critic's weights, detached copies: what the policy node loads."""
-        return {k: v.detach().clone() for k, v in self.actor_critic.state_dict().items()}
+        """The actor-critic's weights as detached CPU copies: what goes over the wire, whatever
+        device the learner trains on (each policy node moves them to its own device)."""
+        return {k: v.detach().to('cpu', copy=True) for k, v in self.actor_critic.state_dict().items()}
 
     def state_dict(self) -> dict:
         state = {'trainer': self.trainer.state_dict(), 'curiosity': self.curiosity.state_dict(),

@@ -10,23 +10,38 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
+from ami_nodes import system
 from ami_nodes.ros import qos
 
-LEARNER = '/learner_node'
 #: Services that pause or resume acting: the actor stops, and the bridge releases every input.
-ACTING_SERVICES = ('/policy_node/set_acting', '/osc_bridge_node/set_enabled')
-LEARNING_SERVICES = (f'{LEARNER}/set_learning',)
+ACTING_SERVICES = ('policy_node/set_acting', 'osc_bridge_node/set_enabled')
+LEARNING_SERVICES = (f'{system.LEARNER}/set_learning',)
 
 
 class Control:
-    """Service calls against a running system; the node must be spun by someone else."""
+    """Service calls against a running system; the node must be spun by someone else.
 
-    def __init__(self, node: Node) -> None:
+    The system lives in `namespace`; its robots in `robot_namespaces` (the namespace itself
+    for a single robot, `<namespace>/robot_<i>` for a fleet).
+    """
+
+    def __init__(self, node: Node, namespace: str = '/',
+                 robot_namespaces: tuple[str, ...] | None = None) -> None:
         self._node = node
+        self._namespace = system.join(namespace)
+        self._robots = robot_namespaces or (self._namespace,)
+        self._learner = system.join(namespace, system.LEARNER)
         self._results: dict[str, dict] = {}
         self._result_arrived = threading.Condition()
-        node.create_subscription(String, f'{LEARNER}/checkpoint_result', self._on_result,
+        node.create_subscription(String, f'{self._learner}/checkpoint_result', self._on_result,
                                  qos.LATCHED)
+
+    def services(self, what: str) -> tuple[str, ...]:
+        """Absolute names of the `acting` or `learning` services of this system."""
+        if what == 'learning':
+            return tuple(system.join(self._namespace, name) for name in LEARNING_SERVICES)
+        return tuple(system.join(robot, name) for robot in self._robots
+                     for name in ACTING_SERVICES)
 
     def _on_result(self, msg: String) -> None:
         try:
@@ -58,17 +73,18 @@ class Control:
         finally:
             self._node.destroy_client(client)
 
-    def set_enabled(self, services: tuple[str, ...], enabled: bool,
+    def set_enabled(self, what: tuple[str, ...], enabled: bool,
                     timeout_s: float = 5.0) -> list[str]:
+        """Pause or resume `what`: any of 'acting' and 'learning'."""
         return [self._call(SetBool, name, SetBool.Request(data=enabled), timeout_s)
-                for name in services]
+                for part in what for name in self.services(part)]
 
     def save(self, timeout_s: float = 30.0) -> tuple[bool, str]:
         """Ask the learner for a checkpoint and wait until it is published whole.
 
         Returns (True, its folder) or (False, what went wrong).
         """
-        answer = self._call(Trigger, f'{LEARNER}/save', Trigger.Request(), 5.0)
+        answer = self._call(Trigger, f'{self._learner}/save', Trigger.Request(), 5.0)
         started = re.search(r'saving checkpoint (\S+)', answer)
         if started is None:
             return False, answer
