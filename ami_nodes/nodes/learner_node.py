@@ -8,6 +8,7 @@ version than the newest for a while (a late joiner, a lost sample), the newest i
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 
@@ -98,7 +99,8 @@ class LearnerNode(Node):
             self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
             list(self.p.checkpoint_parts), self._snapshot, self.p.run_name)
         self._learning = True
-        self._reward = 0.0
+        self._reward = 0.0            # summed `reward` messages since the last experience
+        self._reward_lock = threading.Lock()
         self._stats: dict = {}
         self._update_ms = RollingStats(50)
         self._experience_rate = RateMeter()
@@ -133,13 +135,21 @@ class LearnerNode(Node):
             return
         self._experience_rate.tick()
         self._policy_version = exp.policy_version
+        with self._reward_lock:
+            reward, self._reward = self._reward, 0.0
         self.buffer.add(Transition(
             seq=exp.seq, stamp_ns=exp.stamp_ns, features=exp.features,
             action=list(exp.action), log_prob=exp.log_prob, value=exp.value,
-            policy_version=exp.policy_version, extrinsic_reward=self._reward))
+            policy_version=exp.policy_version, extrinsic_reward=reward))
 
     def _on_reward(self, msg: Float32) -> None:
-        self._reward = float(msg.data)
+        """Each message is a reward event (a touch), credited once, to the next experience."""
+        value = float(msg.data)
+        if not math.isfinite(value):
+            self._errors.report(f'reward ignored: {value} is not finite')
+            return
+        with self._reward_lock:
+            self._reward += value
 
     # --- training thread --------------------------------------------------------------
     def _train_loop(self) -> None:
