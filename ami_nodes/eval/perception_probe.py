@@ -30,6 +30,8 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
+from ami_nodes.perception.frame_set import REPLAY_POLICIES
+from ami_nodes.perception.objectives import OBJECTIVES
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.perception.probe import classification_probe, majority_accuracy, regression_probe
 from ami_nodes.perception.stats import effective_rank
@@ -261,6 +263,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.lr)
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    parser.add_argument('--objective', default=OnlinePerceptionConfig.objective, choices=OBJECTIVES)
+    parser.add_argument('--replay-batch', type=int, default=OnlinePerceptionConfig.replay_batch)
+    parser.add_argument('--replay-policy', default=OnlinePerceptionConfig.replay_policy,
+                        choices=REPLAY_POLICIES)
     parser.add_argument('--live-seconds', type=float, default=0.0,
                         help='first run the real ROS system (world + five nodes) this long and '
                              'probe the encoder it learned, beside the in-process one')
@@ -272,14 +278,16 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
 
     world_config = WorldConfig(seed=args.seed)
-    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every, lr=args.lr)
+    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every, lr=args.lr,
+                                    objective=args.objective, replay_batch=args.replay_batch,
+                                    replay_policy=args.replay_policy)
     perception = OnlinePerception(config)
     random_init = Encoder(config.image_size, config.feature_dim)
     random_init.load_state_dict(perception.encoder_state())
     world = World(world_config)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     log = train_online(perception, world, args.seconds, args.seed)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
     frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=args.seed + 1000)
     trained = Encoder(config.image_size, config.feature_dim)
@@ -295,6 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
         'command': 'python -m ami_nodes.eval.perception_probe ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'training': {'seconds': elapsed, 'frames': len(log), 'train_steps': perception.train_steps,
                      'frames_per_s': len(log) / elapsed, 'median_step_ms': float(np.median(steps) * 1e3),
+                     'cpu_ms_per_frame': cpu_s / max(len(log), 1) * 1e3,
                      'coverage': world.coverage(), 'final_feature_stats': perception.feature_stats(),
                      'config': asdict(config), 'world': asdict(world_config)},
         'probe_set': {'frames': len(frames), 'train': int(len(frames) * 0.7),

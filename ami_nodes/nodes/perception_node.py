@@ -15,6 +15,8 @@ from std_msgs.msg import Float32
 
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.perception.aux_losses import AuxLossConfig
+from ami_nodes.perception.frame_set import REPLAY_POLICIES
+from ami_nodes.perception.objectives import OBJECTIVES
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
@@ -48,6 +50,11 @@ PARAMETERS = (
     Param('loss_covariance', 0.04, 'Weight of the VICReg covariance term', 0.0, 100.0),
     Param('loss_contrastive', 0.0, 'Weight of the contrastive (near vs far steps) term',
           0.0, 100.0),
+    Param('objective', 'aux', "Training loss: 'aux' (the loss_* terms on the live frame) or a "
+          'batch objective over replayed frames with augmentations (docs/perception.md)',
+          choices=OBJECTIVES),
+    Param('replay_policy', 'prioritised', 'Which transition a full frame set gives up: the '
+          "lowest-loss one (seed 000) or the oldest ('fifo')", choices=REPLAY_POLICIES),
     Param('history_size', 64, 'Recent feature vectors kept for the anti-collapse terms',
           2, 100000),
     Param('replay_batch', 16, "Frames replayed from seed 000's loss-prioritised frame set in "
@@ -60,7 +67,7 @@ PARAMETERS = (
 )
 #: How OnlinePerception.state_dict() is split into the checkpoint's folders: models (loadable
 #: alone, e.g. by the probe evaluation), trainers; everything else (buffers) goes to data/.
-MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder')
+MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder', 'objective')
 TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 
 
@@ -78,6 +85,7 @@ class PerceptionNode(Node):
             max_train_every=self.p.max_train_every, ema_decay=self.p.ema_decay,
             history_size=self.p.history_size, replay_batch=self.p.replay_batch,
             frame_set_size=self.p.frame_set_size, seed=self.p.seed,
+            objective=self.p.objective, replay_policy=self.p.replay_policy,
             aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
             device=device)
         checkpointing.resume(self, self.p,

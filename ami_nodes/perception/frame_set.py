@@ -4,6 +4,8 @@ A new transition enters when the set has room or when its loss beats the lowest 
 whose slot it takes; replaying refreshes the losses of what was replayed. Easy frames leave,
 hard ones stay, so replay batches stay diverse instead of being the last few similar frames.
 Each entry is (frame_{t-1}, frame_t, action_{t-1}) at the encoder's input size, uint8.
+`policy='fifo'` instead always replaces the oldest entry (a plain ring buffer), the baseline
+the prioritised rule is measured against (docs/perception.md).
 """
 from __future__ import annotations
 
@@ -15,13 +17,18 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS
 
 UNKNOWN_ACTION = -1
+REPLAY_POLICIES = ('prioritised', 'fifo')
 
 
 class FrameSet:
     """Fixed-capacity transitions with a loss each; `sample` returns indices and arrays."""
 
-    def __init__(self, capacity: int, image_size: int, seed: int = 0) -> None:
+    def __init__(self, capacity: int, image_size: int, seed: int = 0, policy: str = 'prioritised') -> None:
+        if policy not in REPLAY_POLICIES:
+            raise ValueError(f'replay policy {policy!r}: expected one of {REPLAY_POLICIES}')
         self.capacity = capacity
+        self.policy = policy
+        self._offered = 0
         self.prev_frames = np.zeros((capacity, image_size, image_size, 3), np.uint8)
         self.frames = np.zeros_like(self.prev_frames)
         self.actions = np.full((capacity, len(ACTION_DIMS)), UNKNOWN_ACTION, np.int64)
@@ -34,9 +41,12 @@ class FrameSet:
 
     def offer(self, prev_frame: np.ndarray, frame: np.ndarray, action: Sequence[int] | None, loss: float) -> bool:
         """Store the transition if there is room or it is harder than the easiest one held."""
+        self._offered += 1
         if self.size < self.capacity:
             slot = self.size
             self.size += 1
+        elif self.policy == 'fifo':
+            slot = (self._offered - 1) % self.capacity
         else:
             slot = int(np.argmin(self.losses))
             if loss <= self.losses[slot]:

@@ -1,0 +1,68 @@
+"""The batch objectives (objectives.py), the FIFO frame set, and a learning test on the world."""
+import numpy as np
+import pytest
+import torch
+
+from ami_nodes.perception.frame_set import FrameSet
+from ami_nodes.perception.objectives import OBJECTIVES, BatchObjective, augment
+from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+
+torch.set_num_threads(1)
+BATCH_OBJECTIVES = [name for name in OBJECTIVES if name != 'aux']
+
+
+def test_augment_shifts_and_jitters_within_range_and_is_seeded():
+    images = torch.rand(5, 3, 84, 84)
+    first = augment(images, torch.Generator().manual_seed(3), shift=6, brightness=0.2)
+    again = augment(images, torch.Generator().manual_seed(3), shift=6, brightness=0.2)
+    assert first.shape == images.shape and 0.0 <= first.min() and first.max() <= 1.0
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, images)
+    assert torch.equal(augment(images, torch.Generator(), shift=0, brightness=0.0), images)
+
+
+@pytest.mark.parametrize('name', BATCH_OBJECTIVES)
+def test_collapsed_features_are_not_a_minimum(name):
+    """The same rows everywhere (collapse) must cost more than distinct rows that agree by view."""
+    torch.manual_seed(0)
+    objective = BatchObjective(name, feature_dim=16)
+    spread = torch.randn(32, 16) * 3.0
+    collapsed = torch.full((32, 16), 0.3)
+    with torch.no_grad():
+        spread_loss = objective(spread, spread + 0.01 * torch.randn(32, 16))[0]
+        collapsed_loss = objective(collapsed, collapsed)[0]
+    assert collapsed_loss > spread_loss
+
+
+@pytest.mark.parametrize('name', BATCH_OBJECTIVES)
+def test_batch_objective_trains_after_the_frame_set_fills_and_round_trips(name):
+    rng = np.random.default_rng(0)
+    config = OnlinePerceptionConfig(feature_dim=16, objective=name, replay_batch=4, frame_set_size=8)
+    perception = OnlinePerception(config)
+    steps = [perception.step((rng.random((84, 84, 3)) * 255).astype(np.uint8), (0, 0, 1, 0, 0))
+             for _ in range(6)]
+    assert [s.trained for s in steps] == [False, False, False, True, True, True]
+    assert 'total' in steps[-1].losses and len(perception.frame_set) == 5
+    restored = OnlinePerception(config)
+    restored.load_state_dict(perception.state_dict())
+    for mine, theirs in zip(perception.objective.parameters(), restored.objective.parameters()):
+        assert torch.equal(mine, theirs)
+    with pytest.raises(ValueError):
+        OnlinePerception(OnlinePerceptionConfig(feature_dim=16)).load_state_dict(perception.state_dict())
+
+
+def test_batch_objective_needs_a_batch_and_a_known_name():
+    with pytest.raises(ValueError):
+        OnlinePerception(OnlinePerceptionConfig(objective='vicreg', replay_batch=0))
+    with pytest.raises(ValueError):
+        OnlinePerception(OnlinePerceptionConfig(objective='no_such'))
+
+
+def test_fifo_frame_set_replaces_the_oldest_whatever_the_loss():
+    frames = FrameSet(capacity=3, image_size=2, policy='fifo')
+    for index, loss in enumerate([5.0, 9.0, 7.0, 0.1, 0.2]):
+        image = np.full((2, 2, 3), index, np.uint8)
+        assert frames.offer(image, image, None, loss)
+    assert sorted(frames.frames[:, 0, 0, 0].tolist()) == [2, 3, 4]
+    with pytest.raises(ValueError):
+        FrameSet(capacity=3, image_size=2, policy='newest')
