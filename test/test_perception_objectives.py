@@ -66,3 +66,38 @@ def test_fifo_frame_set_replaces_the_oldest_whatever_the_loss():
     assert sorted(frames.frames[:, 0, 0, 0].tolist()) == [2, 3, 4]
     with pytest.raises(ValueError):
         FrameSet(capacity=3, image_size=2, policy='newest')
+
+
+#: The objective the learning test trains: the default, kept by docs/perception.md's numbers.
+LEARNING_OBJECTIVE = 'aux'
+LEARNING_FRAMES = 300
+
+
+def test_objective_learns_pose_from_a_few_hundred_world_frames():
+    """Trained on 300 frames of the built-in world (seed 0, sticky random actions), the encoder's
+    features predict the pose of held-out frames better than the same encoder at init."""
+    from ami_nodes.action_space import VelocityLimits
+    from ami_nodes.eval.perception_probe import (
+        StickyRandomPolicy, drive, encode, held_out_set, probe_all, TICK_S)
+    from ami_nodes.perception.encoder import Encoder
+    from ami_nodes.world.sim import World, WorldConfig
+
+    torch.manual_seed(0)
+    config = OnlinePerceptionConfig(objective=LEARNING_OBJECTIVE, seed=0)
+    perception = OnlinePerception(config)
+    random_init = Encoder(config.image_size, config.feature_dim)
+    random_init.load_state_dict(perception.encoder_state())
+    world, policy, limits = World(WorldConfig(seed=0)), StickyRandomPolicy(np.random.default_rng(0)), VelocityLimits()
+    action = None
+    for _ in range(LEARNING_FRAMES):
+        perception.step(world.render(), action)
+        action = policy()
+        drive(world, action, limits)
+        world.step(TICK_S)
+    trained = Encoder(config.image_size, config.feature_dim)
+    trained.load_state_dict(perception.encoder_state())
+    frames, targets, labels = held_out_set(WorldConfig(seed=0), 800, seed=1000)
+    probes = probe_all({'trained': encode(trained.eval(), frames),
+                        'random_init': encode(random_init.eval(), frames)}, targets, labels)
+    assert perception.train_steps >= LEARNING_FRAMES - 5
+    assert probes['trained']['r2_mean'] > probes['random_init']['r2_mean'] + 0.02, probes
