@@ -101,3 +101,13 @@ def test_objective_learns_pose_from_a_few_hundred_world_frames():
                         'random_init': encode(random_init.eval(), frames)}, targets, labels)
     assert perception.train_steps >= LEARNING_FRAMES - 5
     assert probes['trained']['r2_mean'] > probes['random_init']['r2_mean'] + 0.02, probes
+
+
+def test_minred_frame_set_evicts_the_most_redundant_entry():
+    frames = FrameSet(capacity=3, image_size=2, policy='minred')
+    for index, embedding in enumerate([[1.0, 0.0], [0.0, 1.0], [0.99, 0.1], [-1.0, 0.0]]):
+        image = np.full((2, 2, 3), index, np.uint8)
+        assert frames.offer(image, image, None, 0.0, np.array(embedding))
+    # entries 0 and 2 are near duplicates: one of them made room for entry 3
+    held = sorted(frames.frames[:, 0, 0, 0].tolist())
+    assert held in ([0, 1, 3], [1, 2, 3])

@@ -54,7 +54,8 @@ PARAMETERS = (
           'batch objective over replayed frames with augmentations (docs/perception.md)',
           choices=OBJECTIVES),
     Param('replay_policy', 'prioritised', 'Which transition a full frame set gives up: the '
-          "lowest-loss one (seed 000) or the oldest ('fifo')", choices=REPLAY_POLICIES),
+          "lowest-loss one (seed 000), the oldest ('fifo') or the most redundant ('minred')",
+          choices=REPLAY_POLICIES),
     Param('history_size', 64, 'Recent feature vectors kept for the anti-collapse terms',
           2, 100000),
     Param('replay_batch', 16, "Frames replayed from seed 000's loss-prioritised frame set in "

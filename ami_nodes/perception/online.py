@@ -181,10 +181,11 @@ class OnlinePerception:
         if prediction is not None:
             self._last_prediction = prediction[0].detach().cpu().numpy()
         if self.frame_set is not None:
+            embeddings = features.detach().cpu().numpy()
             if indices is not None:
-                self.frame_set.update_losses(indices, errors[1:])
+                self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
             if self._prev_frame is not None:
-                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]))
+                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
         return total, terms
 
     def _batch_loss(self, frame: np.ndarray, prev_action: Sequence[int] | None
@@ -200,10 +201,11 @@ class OnlinePerception:
         images = self._batch(np.concatenate([frame[None], self.frame_set.frames[indices]]))
         first, second = self.objective.views(prev_images, images)
         features = self.encoder(torch.cat([first, second]))
-        total, terms, errors = self.objective(*features.chunk(2))
-        errors = errors.cpu().numpy()
-        self.frame_set.update_losses(indices, errors[1:])
-        self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]))
+        first_features, second_features = features.chunk(2)
+        total, terms, errors = self.objective(first_features, second_features)
+        errors, embeddings = errors.cpu().numpy(), first_features.detach().cpu().numpy()
+        self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
+        self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
         return total, terms
 
     def _encode_actions(self, actions: Sequence[Sequence[int] | None]) -> tuple[torch.Tensor, torch.Tensor]:
