@@ -65,14 +65,15 @@ def drive(world: World, action: tuple[int, ...], limits: VelocityLimits) -> None
         world.apply_input(address, value)
 
 
-def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int
-                 ) -> list[dict[str, float]]:
-    """Run the world and online training for `seconds` of wall time; one log row per frame."""
+def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int,
+                 max_frames: int = 0) -> list[dict[str, float]]:
+    """Run the world and online training for `seconds` of wall time or `max_frames` frames
+    (0: no limit), whichever ends first; one log row per frame."""
     policy, limits = StickyRandomPolicy(np.random.default_rng(seed)), VelocityLimits()
     log: list[dict[str, float]] = []
     prev_action: tuple[int, ...] | None = None
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and (not max_frames or len(log) < max_frames):
         out = perception.step(world.render(), prev_action)
         action = policy()
         drive(world, action, limits)
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--seconds', type=float, default=600.0, help='wall time of online training')
     parser.add_argument('--out', type=Path, default=Path('bench/results/perception_probe'))
     parser.add_argument('--probe-frames', type=int, default=3000)
+    parser.add_argument('--frames', type=int, default=0,
+                        help='stop training after this many frames (0: only --seconds limits it), '
+                             'to compare objectives at equal steps on a shared machine')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--train-every', type=int, default=1)
     parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.lr)
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     random_init.load_state_dict(perception.encoder_state())
     world = World(world_config)
     started, cpu_started = time.perf_counter(), time.process_time()
-    log = train_online(perception, world, args.seconds, args.seed)
+    log = train_online(perception, world, args.seconds, args.seed, args.frames)
     elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
     frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=args.seed + 1000)
