@@ -76,6 +76,11 @@ def test_target_config_differs_from_the_default_only_in_the_task():
                        ('learner_node', 'extrinsic_weight'), ('osc_bridge_node', 'reward_parameter')}
     assert set(task) == set(base)
     assert base['learner_node']['ros__parameters']['extrinsic_weight'] == 0.0
+    from ami_nodes import system
+    from ami_nodes.world.main import parse_args
+    world = vars(parse_args(system.world_arguments(task['ami_world']['ros__parameters'])))
+    assert world['target'] is True and world['avatar_osc_port'] == 9001
+    assert vars(parse_args([]))['target'] is False
 
 
 @pytest.mark.ros
