@@ -21,6 +21,9 @@ TARGET_NAME = 'target'
 TARGET_COLOUR = (250, 250, 250)   # white: no wall or mover has it
 TARGET_RADIUS = 0.25              # metres
 TARGET_HEIGHT = 0.7               # metres
+#: A touched target reappears at most this many cells (either axis) from the agent, so a
+#: random explorer meets it often enough for the task to be learnable (bench.target_touch_rate).
+REAPPEAR_WITHIN = 3
 #: Seed offset of the target's own random stream, so turning it on changes nothing else.
 _SEED_OFFSET = 7919
 
@@ -61,7 +64,11 @@ class Target:
         return MoverState(self.entity_id, x, y, 0.0, TARGET_HEIGHT, TARGET_RADIUS, TARGET_COLOUR)
 
     def _move(self, avoid: Cell) -> None:
-        choices = [cell for cell in self.layout.free_cells if cell not in (avoid, self.cell)]
+        """To a free cell near `avoid` (the agent's), never `avoid` itself nor where it was."""
+        free = [cell for cell in self.layout.free_cells if cell not in (avoid, self.cell)]
+        near = [cell for cell in free
+                if max(abs(cell[0] - avoid[0]), abs(cell[1] - avoid[1])) <= REAPPEAR_WITHIN]
+        choices = near or free
         self.cell = choices[int(self.rng.integers(len(choices)))]
 
 
