@@ -148,10 +148,11 @@ def plot_memory(rows: list, started: float, path: Path) -> None:
 
 
 def run(minutes: float, kill_min_s: float, kill_max_s: float, seed: int, out: Path,
-        domain_id: int) -> dict:
+        domain_id: int, checkpoint_period_s: float) -> dict:
     rng = random.Random(seed)
     workdir = Path(tempfile.mkdtemp(prefix='ami_chaos_'))
-    session = SystemSession(workdir, domain_id, {}, rss_period_s=3600.0)
+    session = SystemSession(workdir, domain_id, {
+        'learner_node': {'checkpoint_period': checkpoint_period_s}}, rss_period_s=3600.0)
     session.start()
     started = time.monotonic()
     sampler = MemorySampler(session.launcher.pid)
@@ -189,9 +190,12 @@ def run(minutes: float, kill_min_s: float, kill_max_s: float, seed: int, out: Pa
     restarts_line = next((line for line in log.splitlines()
                           if line.startswith('[ami_launch] restarts:')), '')
     result = {
-        'command': f'python -m bench.chaos --minutes {minutes:g} --seed {seed}',
+        'command': (f'python -m bench.chaos --minutes {minutes:g} --kill-min {kill_min_s:g} '
+                    f'--kill-max {kill_max_s:g} --seed {seed} '
+                    f'--checkpoint-period {checkpoint_period_s:g}'),
         'machine': describe(),
         'minutes': minutes, 'kill_every_s': [kill_min_s, kill_max_s], 'seed': seed,
+        'checkpoint_period_s': checkpoint_period_s,
         'launcher_exit_code': code,
         'restarts': restarts_line.removeprefix('[ami_launch] restarts: '),
         'gave_up': 'stays down' in log,
@@ -249,10 +253,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--domain-id', type=int, default=101,
                         help='ROS domain (tests take 1-100)')
+    parser.add_argument('--checkpoint-period', type=float, default=300.0,
+                        help="learner_node's checkpoint_period (s)")
     parser.add_argument('--out', type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = run(args.minutes, args.kill_min, args.kill_max, args.seed, args.out,
-                 args.domain_id)
+                 args.domain_id, args.checkpoint_period)
     print(summary(result))
     return result
 

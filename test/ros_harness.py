@@ -73,8 +73,9 @@ class Watcher:
             rclpy.shutdown()
 
 
-def child_pid(parent_pid: int, needle: str) -> int | None:
-    """The pid of `parent_pid`'s child whose command line contains `needle`, if running."""
+def children(parent_pid: int) -> dict[int, str]:
+    """pid -> command line of each running (not zombie) child of `parent_pid` (Linux /proc)."""
+    found = {}
     for entry in Path('/proc').iterdir():
         if not entry.name.isdigit():
             continue
@@ -84,6 +85,24 @@ def child_pid(parent_pid: int, needle: str) -> int | None:
         except OSError:
             continue  # exited meanwhile
         fields = stat.rsplit(')', 1)[1].split()
-        if int(fields[1]) == parent_pid and needle in cmdline and fields[0] != 'Z':
-            return int(entry.name)
-    return None
+        if int(fields[1]) == parent_pid and fields[0] != 'Z':
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def child_pid(parent_pid: int, needle: str) -> int | None:
+    """The pid of `parent_pid`'s child whose command line contains `needle`, if running."""
+    return next((pid for pid, cmdline in children(parent_pid).items() if needle in cmdline),
+                None)
+
+
+def diagnostic_values(diagnostics: list, node: str) -> list[dict[str, str]]:
+    """The key values of every /diagnostics status `node` published, oldest first."""
+    return [{kv.key: kv.value for kv in status.values}
+            for array in diagnostics for status in array.status if status.name == node]
+
+
+def rejected(diagnostics: list, node: str, at_least: int, text: str = '') -> bool:
+    """Whether `node` reported at least `at_least` rejected inputs, the last one saying `text`."""
+    return any(int(v['rejected_inputs']) >= at_least and text in v['last_rejected']
+               for v in diagnostic_values(diagnostics, node))

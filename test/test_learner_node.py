@@ -48,4 +48,4 @@ def test_trains_on_experience_and_ships_versions(watcher, tmp_path):
         assert node.poll() is None
     finally:
         assert stop(node) == 0
-    assert 'experience ignored' in log.read_text()
+    assert 'refused experience: experience names do not follow' in log.read_text()

@@ -11,7 +11,7 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import free_port
-from ros_harness import start_node, stop
+from ros_harness import rejected, start_node, stop
 
 pytestmark = pytest.mark.ros
 
@@ -67,9 +67,10 @@ def test_axes_changes_deadman_and_release_on_shutdown(watcher, recorder, tmp_pat
         assert state[osc.LOOK_HORIZONTAL] == pytest.approx(-1.0)  # ROS +yaw turns left
         assert state[osc.RUN] == 1
         assert sum(1 for a, _ in recorder.messages if a == osc.VERTICAL) == 2  # initial reset + one
-        # no command for longer than the dead-man timeout: everything released
-        assert watcher.spin_until(lambda: recorder.state()[osc.VERTICAL] == 0.0, 3.0)
-        assert all(v == 0 for v in recorder.state().values())
+        # no command for longer than the dead-man timeout: everything released (11 datagrams,
+        # Vertical first: wait for all of them, not for the first)
+        assert watcher.spin_until(lambda: all(v == 0 for v in recorder.state().values()), 3.0), \
+            recorder.state()
         pub.publish(twist(watcher, z=1.0))  # a jump, then shut down while it is held
         assert watcher.spin_until(lambda: recorder.state().get(osc.JUMP) == 1, 5.0)
     finally:
@@ -98,3 +99,42 @@ def test_unreachable_host_is_reported_and_survived(watcher, tmp_path):
     finally:
         assert stop(node) == 0
     assert 'cannot resolve OSC host' in log.read_text()
+
+
+def test_non_finite_cmd_vel_never_reaches_osc(watcher, recorder, tmp_path):
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    pub = watcher.node.create_publisher(TwistStamped, 'cmd_vel', qos.STREAM)
+    node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', {
+        'port': recorder.port}, log=tmp_path / 'bridge.log')
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 15.0)
+        assert watcher.spin_until(lambda: len(recorder.messages) >= len(osc.ALL_INPUTS), 5.0)
+        released = len(recorder.messages)  # the reset at start
+        bad = [dict(x=float('nan')), dict(y=float('inf')), dict(yaw=-float('inf')),
+               dict(x=0.5, z=float('nan'))]
+        for values in bad:
+            pub.publish(twist(watcher, **values))
+        assert watcher.spin_until(lambda: rejected(diagnostics, 'osc_bridge_node', len(bad)), 10.0)
+        pub.publish(twist(watcher, x=0.5))  # and a good one still moves
+        assert watcher.spin_until(lambda: recorder.state().get(osc.VERTICAL) == 0.5, 5.0)
+        assert recorder.messages[released:] == [(osc.VERTICAL, 0.5)], recorder.messages
+        assert node.poll() is None
+    finally:
+        assert stop(node) == 0
+
+
+@pytest.mark.parametrize('params, says', [
+    ({'port': 70000}, 'bad parameter port: '),
+    ({'deadman_timeout': 'nan'}, 'bad parameter deadman_timeout: '),
+    ({'mode': 'fly'}, "bad parameter mode: parameter mode is 'fly'"),
+])
+def test_a_bad_parameter_stops_the_node_with_one_clear_line(tmp_path, params, says):
+    log = tmp_path / 'bridge.log'
+    node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', params, log=log)
+    try:
+        code = node.wait(30)
+    finally:
+        stop(node)  # only if it hung
+    text = log.read_text()
+    assert code == 2, text
+    assert says in text and 'Traceback' not in text

@@ -1,12 +1,13 @@
 """perception_node over real rclpy: features carry the frame's stamp; bad images are refused."""
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_features, ns_to_stamp, rgb_to_image, stamp_to_ns
-from ros_harness import start_node, stop
+from ros_harness import rejected, start_node, stop
 
 pytestmark = pytest.mark.ros
 
@@ -15,6 +16,7 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
     features = watcher.subscribe(Image, 'features')
     losses = watcher.subscribe(Float32, '/perception_node/aux_loss', qos.MONITOR)
     previews = watcher.subscribe(Image, '/perception_node/preview', qos.MONITOR)
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
     pub = watcher.node.create_publisher(Image, 'image_raw', qos.STREAM)
     log = tmp_path / 'perception.log'
     node = start_node('ami_nodes.nodes.perception_node', 'perception_node',
@@ -38,13 +40,16 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
         wrong = rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header())
         wrong.encoding = 'bgr8'
         pub.publish(wrong)
-        watcher.spin_for(0.5)  # image_raw keeps only the newest frame: one bad image at a time
+        # image_raw keeps only the newest frame: one bad image at a time, each one counted.
+        assert watcher.spin_until(lambda: rejected(
+            diagnostics, 'perception_node', 1, "encoding 'bgr8', expected 'rgb8'"), 10.0)
         pub.publish(rgb_to_image(np.zeros((64, 48, 3), np.uint8), Header()))
-        watcher.spin_for(1.0)
+        assert watcher.spin_until(lambda: rejected(
+            diagnostics, 'perception_node', 2, 'is 48x64, expected 84x84'), 10.0)
         assert len(features) == count, 'a refused image must not produce features'
         pub.publish(rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header(stamp=ns_to_stamp(9_000_000_000))))
         assert watcher.spin_until(lambda: len(features) > count, 5.0), 'the node must keep working'
     finally:
         assert stop(node) == 0
     text = log.read_text()
-    assert "encoding 'bgr8', expected 'rgb8'" in text and 'is 48x64, expected 84x84' in text
+    assert "refused image_raw: image has encoding 'bgr8', expected 'rgb8'" in text

@@ -14,6 +14,7 @@ import torch
 from ami_nodes.persistence import (
     CheckpointError, CheckpointStore, apply_retention, check_compatible, clean_staging,
     latest_checkpoint, list_checkpoints, load_part, save_checkpoint)
+from ami_nodes.persistence.checkpoint import check_generated_name
 from ami_nodes.persistence.manifest import MANIFEST
 
 torch.set_num_threads(1)
@@ -75,6 +76,20 @@ def test_names_are_unique_and_latest_is_newest(tmp_path):
     assert load_part(store.resolve('latest'), 'n').params == {'i': 2}
     with pytest.raises(CheckpointError, match='no MANIFEST'):
         store.resolve(tmp_path / 'nope')
+
+
+@pytest.mark.parametrize('name', [
+    '../../etc/evil', '/etc/passwd', '', '.staging', '2026-11-24_01-02-03/../x',
+    '2026-11-24_01-02-03\x00', '2026-11-24_01-02-03_1234567', 'a' * 10000, 'ü', None, 5])
+def test_only_generated_names_pass_the_strict_check(tmp_path, name):
+    with pytest.raises(ValueError, match='not one this store generates'):
+        check_generated_name(name)
+
+
+def test_every_name_the_store_begins_passes_the_strict_check(tmp_path):
+    store = CheckpointStore(tmp_path)
+    names = [store.begin() for _ in range(3)]  # the same second: _1, _2 follow
+    assert [check_generated_name(n) for n in names] == names
 
 
 def _in_child(fn, *args) -> int:

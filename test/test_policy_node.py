@@ -1,6 +1,7 @@
 """policy_node over real rclpy: acts on features, applies valid weights, refuses bad ones."""
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header, Int64, UInt8MultiArray
@@ -11,7 +12,7 @@ from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import (POLICY_MODEL, blob_to_msg, features_to_msg, msg_to_action,
                                     msg_to_experience, ns_to_stamp, stamp_to_ns)
-from ros_harness import start_node, stop
+from ros_harness import rejected, start_node, stop
 
 pytestmark = pytest.mark.ros
 
@@ -26,6 +27,7 @@ def test_acts_on_features_and_swaps_weights(watcher, tmp_path):
     actions = watcher.subscribe(JointState, 'action')
     experience = watcher.subscribe(JointState, 'experience', qos.EXPERIENCE)
     versions = watcher.subscribe(Int64, '/policy_node/version', qos.LATCHED)
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
     features_pub = watcher.node.create_publisher(Image, 'features', qos.STREAM)
     weights_pub = watcher.node.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
     log = tmp_path / 'policy.log'
@@ -53,11 +55,19 @@ def test_acts_on_features_and_swaps_weights(watcher, tmp_path):
         bad = UInt8MultiArray()
         bad.data = b'\x80\x04not safetensors, maybe a pickle'
         weights_pub.publish(bad)
-        watcher.spin_for(0.5)
+        # Each refusal is counted on /diagnostics; the log repeats a source at most every 5 s.
+        assert watcher.spin_until(lambda: rejected(
+            diagnostics, 'policy_node', 1, 'truncated weights blob'), 10.0), log.read_text()
         weights_pub.publish(weights(3, hidden=32))  # wrong shapes
+        assert watcher.spin_until(lambda: rejected(diagnostics, 'policy_node', 2, 'shape'), 10.0)
+        nan_weights = ActorCritic(64, ACTION_DIMS, 128)
+        next(nan_weights.parameters()).data[0] = float('nan')
+        weights_pub.publish(blob_to_msg(encode_weights(nan_weights.state_dict(), 4, POLICY_MODEL),
+                                        'test'))
+        assert watcher.spin_until(lambda: rejected(diagnostics, 'policy_node', 3, 'NaN'), 10.0)
         for i in range(10, 16):
             tick(i)
-        assert 'policy weights rejected' in log.read_text()
+        assert 'refused policy_weights: rejected, keeping v-1' in log.read_text()
         assert node.poll() is None
         weights_pub.publish(weights(5))
         i = 16
@@ -66,11 +76,12 @@ def test_acts_on_features_and_swaps_weights(watcher, tmp_path):
             i += 1
         assert any(v.data == 5 for v in versions), log.read_text()
         weights_pub.publish(weights(4))  # older: refused, v5 stays
+        assert watcher.spin_until(lambda: rejected(
+            diagnostics, 'policy_node', 4, 'version 4 is older than v5'), 10.0)
         for j in range(i, i + 10):
             tick(j)
         assert msg_to_experience(experience[-1]).policy_version == 5
     finally:
         assert stop(node) == 0
     text = log.read_text()
-    assert 'applied policy weights v5' in text and 'version 4 is older than v5' in text
-    assert 'truncated weights blob' in text and 'shape' in text
+    assert 'applied policy weights v5' in text and 'truncated weights blob' in text

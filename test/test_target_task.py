@@ -121,4 +121,4 @@ def test_a_touch_in_the_world_reaches_the_reward_topic(watcher, tmp_path):
         attacker.close()
         reporter.close()
         assert stop(node) == 0
-    assert 'refused avatar parameter packet' in (tmp_path / 'bridge.log').read_text()
+    assert 'refused avatar_parameters: ' in (tmp_path / 'bridge.log').read_text()

@@ -59,3 +59,23 @@ def test_failed_send_is_retried_next_time():
     state.mark_sent(sender.send(state.changes(wanted)))
     assert not sender.healthy and 'cannot resolve OSC host' in sender.last_error
     assert state.changes(wanted)  # nothing was marked sent, so it is all still owed
+
+
+@pytest.mark.parametrize('field', ['linear_x', 'linear_y', 'linear_z', 'angular_z'])
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
+@pytest.mark.parametrize('mode', ['axes', 'buttons'])
+def test_non_finite_velocities_never_become_inputs(field, bad, mode):
+    # Clipping a NaN would give a full axis (max(-1, min(1, nan)) == 1.0): refuse instead.
+    with pytest.raises(ValueError, match=f'velocity {field} is'):
+        osc.velocity_to_inputs(Velocity(**{field: bad}), LIMITS, mode)
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_axis_values_are_refused(bad):
+    with pytest.raises(ValueError, match='axes take floats'):
+        osc.validate_input(osc.VERTICAL, bad)
+
+
+def test_huge_finite_velocities_clip_to_full_axes():
+    inputs = osc.velocity_to_inputs(Velocity(linear_x=1e300, angular_z=-1e300), LIMITS)
+    assert inputs[osc.VERTICAL] == 1.0 and inputs[osc.LOOK_HORIZONTAL] == 1.0

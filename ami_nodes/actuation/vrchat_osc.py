@@ -6,6 +6,7 @@ knows how to release everything, as pamiq-vrchat does.
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from ami_nodes.action_space import Velocity, VelocityLimits
@@ -40,8 +41,12 @@ def velocity_to_inputs(velocity: Velocity, limits: VelocityLimits, mode: Mode = 
     """The full VRChat input state for a REP 103 velocity.
 
     VRChat's Horizontal is positive to the right and LookHorizontal positive turning right,
-    the opposite of ROS's +y and +yaw, hence the sign flips.
+    the opposite of ROS's +y and +yaw, hence the sign flips. A NaN or infinite component is
+    a ValueError: clipping would turn a NaN into a full axis, so it must never reach VRChat.
     """
+    for name, value in vars(velocity).items():
+        if not math.isfinite(value):
+            raise ValueError(f'velocity {name} is {value}; only finite velocities are sent')
     forward = velocity.linear_x / limits.run_speed
     right = -velocity.linear_y / limits.run_speed
     turn_right = -velocity.angular_z / limits.turn_rate
@@ -69,7 +74,7 @@ def velocity_to_inputs(velocity: Velocity, limits: VelocityLimits, mode: Mode = 
 def validate_input(address: str, value: OscValue) -> None:
     """Raise ValueError if `value` is not valid for VRChat input `address`."""
     if address in AXES:
-        if not -1.0 <= float(value) <= 1.0:
+        if not (math.isfinite(value) and -1.0 <= value <= 1.0):
             raise ValueError(f'{address} is {value}; VRChat axes take floats in [-1, 1]')
     elif address in BUTTONS:
         if value not in (0, 1):

@@ -8,7 +8,6 @@ version than the newest for a while (a late joiner, a lost sample), the newest i
 from __future__ import annotations
 
 import copy
-import math
 import threading
 import time
 
@@ -25,7 +24,8 @@ from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience
+from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
+                                    msg_to_reward)
 from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.params import Param, declare, torch_parameters
 from ami_nodes.ros.spin import run_node
@@ -67,6 +67,14 @@ PARAMETERS = (
 )
 
 
+#: Experience stamped further ahead of this node's clock is refused (clocks of one machine or
+#: a synchronised network differ by far less).
+MAX_STAMP_AHEAD_S = 60.0
+#: Experience from a policy version this far above ours is refused: a restart from a checkpoint
+#: explains a few hundred versions at most, and a made-up huge one would renumber our weights
+#: (continue_above) past what float64 experience values can carry, stopping learning for good.
+MAX_VERSION_AHEAD = 100_000
+
 #: Training statistics published for rqt_plot and written to the training log.
 LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss', 'policy_loss',
                 'value_loss', 'entropy', 'approx_kl', 'clip_fraction', 'explained_variance',
@@ -93,11 +101,12 @@ class LearnerNode(Node):
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
         self._train_lock = threading.Lock()
         self._updates = 0
+        self._errors = InputErrors(self.get_logger())
         checkpointing.resume(self, self.p, self._restore)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
         self.checkpoints = checkpointing.CheckpointCoordinator(
             self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
-            list(self.p.checkpoint_parts), self._snapshot, self.p.run_name)
+            list(self.p.checkpoint_parts), self._snapshot, self._errors, self.p.run_name)
         self._learning = True
         self._reward = 0.0            # summed `reward` messages since the last experience
         self._reward_lock = threading.Lock()
@@ -106,19 +115,21 @@ class LearnerNode(Node):
         self._experience_rate = RateMeter()
         self._policy_version: int | None = None
         self._policy_behind_since: float | None = None
-        self._errors = InputErrors(self.get_logger())
         self._stop = threading.Event()
 
         self._weights_pub = self.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
         self._scalar_pubs: dict[str, object] = {}
-        self.create_subscription(JointState, 'experience', self._on_experience, qos.EXPERIENCE)
-        self.create_subscription(Float32, 'reward', self._on_reward, qos.STREAM)
-        self.create_service(SetBool, '~/set_learning', self._on_set_learning)
-        self.create_service(Trigger, '~/save', self._on_save)
+        guard = self._errors.guard
+        self.create_subscription(JointState, 'experience',
+                                 guard('experience', self._on_experience), qos.EXPERIENCE)
+        self.create_subscription(Float32, 'reward', guard('reward', self._on_reward), qos.STREAM)
+        self.create_service(SetBool, '~/set_learning', guard('set_learning', self._on_set_learning))
+        self.create_service(Trigger, '~/save', guard('save', self._on_save))
         if self.p.checkpoint_period > 0:
-            self.create_timer(self.p.checkpoint_period, self.checkpoints.save_async)
-        self.create_timer(0.5, self._check_policy_lag)
-        diagnostics.DiagnosticsPublisher(self, self._report)
+            self.create_timer(self.p.checkpoint_period,
+                              guard('checkpoint_period', self.checkpoints.save_async))
+        self.create_timer(0.5, guard('policy_lag', self._check_policy_lag))
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         # The first weights wait for the policy's version (its first experience): after a
         # restart, fresh or from a checkpoint, the policy may act with a newer version than
         # ours, and the versions we ship must only ever rise.
@@ -129,9 +140,18 @@ class LearnerNode(Node):
     # --- subscriptions: append only --------------------------------------------------
     def _on_experience(self, msg: JointState) -> None:
         try:
-            exp = msg_to_experience(msg)
+            exp = msg_to_experience(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report(f'experience ignored: {error}')
+            self._errors.report('experience', str(error))
+            return
+        ahead_s = (exp.stamp_ns - self.get_clock().now().nanoseconds) / 1e9
+        if ahead_s > MAX_STAMP_AHEAD_S:
+            # A stamp from the future would make every real sample after it look late.
+            self._errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
+            return
+        if exp.policy_version - self.core.version > MAX_VERSION_AHEAD:
+            self._errors.report('experience', f'policy_version {exp.policy_version} is more '
+                                f'than {MAX_VERSION_AHEAD} above mine (v{self.core.version})')
             return
         self._experience_rate.tick()
         self._policy_version = exp.policy_version
@@ -144,34 +164,40 @@ class LearnerNode(Node):
 
     def _on_reward(self, msg: Float32) -> None:
         """Each message is a reward event (a touch), credited once, to the next experience."""
-        value = float(msg.data)
-        if not math.isfinite(value):
-            self._errors.report(f'reward ignored: {value} is not finite')
+        try:
+            value = msg_to_reward(msg)
+        except MessageError as error:
+            self._errors.report('reward', str(error))
             return
         with self._reward_lock:
             self._reward += value
 
     # --- training thread --------------------------------------------------------------
     def _train_loop(self) -> None:
+        train = self._errors.guard('training', self._train_once)
         while not self._stop.is_set():
-            rollout = self.buffer.pop(timeout=0.2)
-            if rollout is None or not self._learning:
-                continue
-            started = time.perf_counter()
-            with self._train_lock:
-                self.core.add(rollout)
-                stats = self.core.step()
-                if stats is None or not stats['updated']:
-                    continue
-                self._updates += 1
-            self._update_ms.add((time.perf_counter() - started) * 1000)
-            self._stats = stats
-            self._publish_weights()
-            scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
-            scalars['version'] = float(self.core.version)  # stats hold the one trained from
-            for key, value in scalars.items():
-                self._publish_scalar(key, value)
-            self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
+            train()
+
+    def _train_once(self) -> None:
+        """Train on the next ready rollout, if any (waits up to 0.2 s for one)."""
+        rollout = self.buffer.pop(timeout=0.2)
+        if rollout is None or not self._learning:
+            return
+        started = time.perf_counter()
+        with self._train_lock:
+            self.core.add(rollout)
+            stats = self.core.step()
+            if stats is None or not stats['updated']:
+                return
+            self._updates += 1
+        self._update_ms.add((time.perf_counter() - started) * 1000)
+        self._stats = stats
+        self._publish_weights()
+        scalars = {key: float(stats[key]) for key in LOGGED_STATS if key in stats}
+        scalars['version'] = float(self.core.version)  # stats hold the one trained from
+        for key, value in scalars.items():
+            self._publish_scalar(key, value)
+        self._log.scalars({f'learner/{k}': v for k, v in scalars.items()}, self._updates)
 
     def _publish_weights(self) -> None:
         blob = encode_weights(self.core.policy_state_dict(), self.core.version, POLICY_MODEL)
@@ -258,8 +284,7 @@ class LearnerNode(Node):
                   'lag_histogram': s.get('lag_histogram', ''),
                   'update_ms_p50': self._update_ms.p50,
                   'buffer_ready': buffer['ready'], 'gaps': buffer['gaps'],
-                  'late_dropped': buffer['late_dropped'], 'rejected_inputs': self._errors.count,
-                  'last_error': self._errors.last,
+                  'late_dropped': buffer['late_dropped'],
                   'last_checkpoint': self.checkpoints.last,
                   'checkpoint_error': self.checkpoints.last_error}
         if not self._learning:

@@ -1,7 +1,9 @@
 """osc_bridge_node: a cmd_vel driver for VRChat, speaking its OSC input protocol over UDP.
 
 Only changed inputs are sent. Every input is released on pause, on shutdown, and when no
-command arrived within `deadman_timeout`, so the avatar never keeps walking on its own.
+command arrived within `deadman_timeout`, so the avatar never keeps walking on its own. A
+command with a NaN or infinite velocity is refused: it does not count as a command, so the
+dead-man timeout still releases what the last valid one held.
 With `reward_parameter` set it also listens to VRChat's OSC output (avatar parameters, UDP
 9001) and publishes that parameter's value, times `reward_scale`, on `reward` per message.
 """
@@ -20,6 +22,7 @@ from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.ros import diagnostics, qos
+from ami_nodes.ros.errors import InputErrors
 from ami_nodes.ros.messages import stamp_to_ns
 from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, declare, velocity_limits
 from ami_nodes.ros.spin import run_node
@@ -54,14 +57,18 @@ class OscBridgeNode(Node):
         self._latency_ms = RollingStats()
         self._rate = RateMeter()
         self._reported_error = ''
+        self._errors = InputErrors(self.get_logger())
+        guard = self._errors.guard
         if self.p.cmd_vel_stamped:
-            self.create_subscription(TwistStamped, 'cmd_vel', self._on_stamped, qos.STREAM)
+            self.create_subscription(TwistStamped, 'cmd_vel', guard('cmd_vel', self._on_stamped),
+                                     qos.STREAM)
         else:
-            self.create_subscription(Twist, 'cmd_vel', self._on_twist, qos.STREAM)
+            self.create_subscription(Twist, 'cmd_vel', guard('cmd_vel', self._on_twist),
+                                     qos.STREAM)
         self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
-        self.create_service(SetBool, '~/set_enabled', self._on_set_enabled)
-        self.create_timer(self.p.deadman_timeout / 2, self._check_deadman)
-        diagnostics.DiagnosticsPublisher(self, self._report)
+        self.create_service(SetBool, '~/set_enabled', guard('set_enabled', self._on_set_enabled))
+        self.create_timer(self.p.deadman_timeout / 2, guard('deadman', self._check_deadman))
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         self.get_logger().info(f'sending VRChat OSC ({self.p.mode}) to '
                                f'{self.p.host}:{self.p.port}')
         self._send(self._state.release_all())
@@ -70,8 +77,9 @@ class OscBridgeNode(Node):
         if self.p.reward_parameter:
             self._reward_pub = self.create_publisher(Float32, 'reward', qos.STREAM)
             self._listener = AvatarParameterListener(
-                self.p.reward_host, self.p.reward_port, self._on_avatar_parameter,
-                self._on_refused_packet)
+                self.p.reward_host, self.p.reward_port,
+                guard('avatar_parameters', self._on_avatar_parameter),
+                lambda reason: self._errors.report('avatar_parameters', reason))
             self.get_logger().info(
                 f'publishing avatar parameter {self.p.reward_parameter!r} from '
                 f'udp://{self.p.reward_host}:{self.p.reward_port} on reward')
@@ -81,10 +89,6 @@ class OscBridgeNode(Node):
             self._reward_pub.publish(Float32(data=self.p.reward_scale * value))
             self._rewards_published += 1
 
-    def _on_refused_packet(self, reason: str) -> None:
-        self.get_logger().warning(f'refused avatar parameter packet: {reason}',
-                                  throttle_duration_sec=5.0)
-
     def _on_stamped(self, msg: TwistStamped) -> None:
         self._command(msg.twist, stamp_to_ns(msg.header.stamp))
 
@@ -92,11 +96,16 @@ class OscBridgeNode(Node):
         self._command(msg, None)
 
     def _command(self, twist: Twist, stamp_ns: int | None) -> None:
+        velocity = Velocity(twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z)
+        try:
+            wanted = velocity_to_inputs(velocity, self._limits, self.p.mode)
+        except ValueError as error:
+            self._errors.report('cmd_vel', str(error))
+            return
         self._last_command = time.monotonic()
         if not self._enabled:
             return
-        velocity = Velocity(twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z)
-        self._send(self._state.changes(velocity_to_inputs(velocity, self._limits, self.p.mode)))
+        self._send(self._state.changes(wanted))
         self._released = False
         self._rate.tick()
         if stamp_ns is not None:

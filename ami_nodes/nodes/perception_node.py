@@ -93,7 +93,9 @@ class PerceptionNode(Node):
                              lambda part: self.core.load_state_dict(
                                  {**part.trainers['online'], **part.data['memory'],
                                   **{k: part.models.get(k, {}) for k in MODEL_KEYS}}))
-        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
+        self._errors = InputErrors(self.get_logger())
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
+                                            self._errors)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
                                                self.core.frames)
         self._logged_at = self.core.frames
@@ -102,7 +104,6 @@ class PerceptionNode(Node):
         self._step_ms = RollingStats()
         self._rate = RateMeter()
         self._losses: dict[str, float] = {}
-        self._errors = InputErrors(self.get_logger())
         self._without_action = 0
 
         self._features_pub = self.create_publisher(Image, 'features', qos.STREAM)
@@ -113,16 +114,19 @@ class PerceptionNode(Node):
                                           *(f'loss/{t}' for t in LOSS_TERMS))}
         # The action first: when both are waiting, the executor serves them in creation
         # order, so frame t finds the action taken on frame t-1.
-        self.create_subscription(JointState, 'action', self._on_action, qos.STREAM)
-        self.create_subscription(Image, 'image_raw', self._on_image, qos.LATEST)
-        self.create_timer(1.0, self._publish_feature_stats)
-        diagnostics.DiagnosticsPublisher(self, self._report)
+        guard = self._errors.guard
+        self.create_subscription(JointState, 'action', guard('action', self._on_action),
+                                 qos.STREAM)
+        self.create_subscription(Image, 'image_raw', guard('image_raw', self._on_image),
+                                 qos.LATEST)
+        self.create_timer(1.0, guard('feature_stats', self._publish_feature_stats))
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
 
     def _on_action(self, msg: JointState) -> None:
         try:
             self._actions[stamp_to_ns(msg.header.stamp)] = msg_to_action(msg)
         except MessageError as error:
-            self._errors.report(f'action ignored: {error}')
+            self._errors.report('action', str(error))
         while len(self._actions) > 64:
             self._actions.popitem(last=False)
 
@@ -130,7 +134,7 @@ class PerceptionNode(Node):
         try:
             rgb = image_to_rgb(msg, self.p.image_size, self.p.image_size)
         except MessageError as error:
-            self._errors.report(f'image_raw dropped: {error}')
+            self._errors.report('image_raw', str(error))
             return
         stamp = stamp_to_ns(msg.header.stamp)
         prev_action = self._actions.get(self._previous_stamp) if self._previous_stamp else None
@@ -178,8 +182,7 @@ class PerceptionNode(Node):
                   'aux_loss': self._losses.get('total', float('nan')),
                   'step_ms_p50': self._step_ms.p50, 'step_ms_p99': self._step_ms.p99,
                   'effective_rank': stats['effective_rank'],
-                  'frames_without_action': self._without_action,
-                  'rejected_inputs': self._errors.count, 'last_error': self._errors.last}
+                  'frames_without_action': self._without_action}
         if self._rate.rate() == 0.0:
             return diagnostics.WARN, f'no frames arriving {self._errors.last}'.strip(), values
         return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self.core.train_every}', values

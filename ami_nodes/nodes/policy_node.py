@@ -19,7 +19,7 @@ from ami_nodes.action_space import ACTION_DIMS, NOOP, action_to_velocity
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
-from ami_nodes.persistence.weights import WeightsError, decode_weights
+from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, action_to_msg,
                                     experience_names,
@@ -62,12 +62,13 @@ class PolicyNode(Node):
         self._acting = True
         self._seq = 0
         checkpointing.resume(self, self.p, self._restore)
-        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot)
+        self._errors = InputErrors(self.get_logger())
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
+                                            self._errors)
         self._names = experience_names(self.p.feature_dim)
         self._tick_ms = RollingStats()
         self._latency_ms = RollingStats()
         self._rate = RateMeter()
-        self._errors = InputErrors(self.get_logger())
         self._weights_lock = threading.Condition()
         self._incoming: bytes | None = None
         self._closing = False
@@ -78,12 +79,15 @@ class PolicyNode(Node):
         self._experience_pub = self.create_publisher(JointState, 'experience', qos.EXPERIENCE)
         self._version_pub = self.create_publisher(Int64, '~/version', qos.LATCHED)
         self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
-        self.create_subscription(Image, 'features', self._on_features, qos.LATEST)
-        self.create_subscription(UInt8MultiArray, 'policy_weights', self._on_weights, qos.LATCHED)
-        self.create_service(SetBool, '~/set_acting', self._on_set_acting)
+        guard = self._errors.guard
+        self.create_subscription(Image, 'features', guard('features', self._on_features),
+                                 qos.LATEST)
+        self.create_subscription(UInt8MultiArray, 'policy_weights',
+                                 guard('policy_weights', self._on_weights), qos.LATCHED)
+        self.create_service(SetBool, '~/set_acting', guard('set_acting', self._on_set_acting))
         self._worker = threading.Thread(target=self._apply_loop, name='weights', daemon=True)
         self._worker.start()
-        diagnostics.DiagnosticsPublisher(self, self._report)
+        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         self._version_pub.publish(Int64(data=self._version))
 
     def _new_model(self) -> ActorCritic:
@@ -97,7 +101,7 @@ class PolicyNode(Node):
         try:
             features = msg_to_features(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report(str(error))
+            self._errors.report('features', str(error))
             return
         if not self._acting:
             return
@@ -156,21 +160,33 @@ class PolicyNode(Node):
                 blob, self._incoming = self._incoming, None
                 newest = self._pending[1] if self._pending else self._version
             try:
-                packet = decode_weights(blob, expected=expected, model=POLICY_MODEL)
-                if packet.version == newest:
-                    continue  # the learner re-published what we already have
-                if packet.version < newest:
-                    raise WeightsError(f'version {packet.version} is older than v{newest}')
-            except WeightsError as error:
-                self._errors.report(f'policy weights rejected, keeping v{self._version}: {error}')
+                model, packet = self._decode(blob, expected, newest)
+            except Exception as error:  # noqa: BLE001 - a bad blob must not end this thread
+                self._errors.report('policy_weights',
+                                    f'rejected, keeping v{self._version}: {error}')
                 continue
-            with torch.device('meta'):  # no initialisation: every tensor comes from the blob
-                model = ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size)
-            model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()},
-                                  assign=True)
-            model.eval()
+            if model is None:
+                continue  # the learner re-published what we already have
             with self._weights_lock:
                 self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
+
+    def _decode(self, blob: bytes, expected, newest: int
+                ) -> tuple[ActorCritic | None, WeightsPacket]:
+        """The model a blob holds (None: version `newest` again); WeightsError if unusable."""
+        packet = decode_weights(blob, expected=expected, model=POLICY_MODEL)
+        if packet.version == newest:
+            return None, packet
+        if packet.version < newest:
+            raise WeightsError(f'version {packet.version} is older than v{newest}')
+        bad = [name for name, tensor in packet.tensors.items()
+               if not torch.isfinite(tensor).all()]
+        if bad:
+            raise WeightsError(f'v{packet.version} has NaN or infinite values in {bad}')
+        with torch.device('meta'):  # no initialisation: every tensor comes from the blob
+            model = ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size)
+        model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()},
+                              assign=True)
+        return model.eval(), packet
 
     def _restore(self, part) -> None:
         self._model.load_state_dict(part.model('policy', like=self._model.state_dict()))
@@ -196,8 +212,7 @@ class PolicyNode(Node):
         values = {'acting': self._acting, 'policy_version': self._version,
                   'rate_hz': self._rate.rate(), 'ticks': self._seq,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
-                  'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99,
-                  'rejected_inputs': self._errors.count, 'last_error': self._errors.last}
+                  'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
         if not self._acting:
             return diagnostics.OK, 'paused', values
         if self._rate.rate() == 0.0:

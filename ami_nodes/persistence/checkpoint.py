@@ -30,6 +30,17 @@ from ami_nodes.persistence.part import NodePart, check_name, decode_part, encode
 
 STAGING = '.staging'
 TIME_FORMAT = '%Y-%m-%d_%H-%M-%S'
+#: The names begin() gives checkpoints: the UTC time of TIME_FORMAT, `_n` when it is taken.
+GENERATED_NAME = re.compile(r'\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d{1,6})?')
+
+
+def check_generated_name(name: object) -> str:
+    """`name` if begin() could have generated it, else a ValueError (it may come off the network)."""
+    if not isinstance(name, str) or not GENERATED_NAME.fullmatch(name):
+        shown = repr(name)[:80]
+        raise ValueError(f'checkpoint name {shown} is not one this store generates '
+                         '(YYYY-MM-DD_hh-mm-ss, optionally _n)')
+    return name
 
 
 def _failure(action: str, exc: OSError, root: Path) -> CheckpointError:

@@ -84,7 +84,7 @@ def _metadata(header: dict) -> tuple[dict[str, str], int, str]:
                            'encode_weights')
     try:
         version = int(meta['version'])
-    except ValueError:
+    except (TypeError, ValueError):
         raise WeightsError(f"weights blob version {meta['version']!r} is not an int") from None
     return meta, version, meta['model']
 

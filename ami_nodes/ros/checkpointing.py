@@ -5,7 +5,9 @@ Protocol (standard types only): the coordinator reserves a name and publishes it
 executor thread (consistent with its hot path), writes its part on a worker thread and answers
 on `/checkpoint/done` (std_msgs/String, JSON). The coordinator finalizes the checkpoint when
 every participant that was listening has answered, or aborts it, so a checkpoint in the root
-is always whole (ami_nodes.persistence.checkpoint).
+is always whole (ami_nodes.persistence.checkpoint). Anyone can publish on these topics, so a
+request must name a checkpoint the coordinator began, and a reply must be a well-formed JSON
+object from an expected part; anything else is refused and counted (docs/checkpoints.md).
 """
 from __future__ import annotations
 
@@ -21,7 +23,11 @@ from std_msgs.msg import String
 from ami_nodes.monitoring.training_log import TrainingLog
 from ami_nodes.persistence import (CheckpointStore, NodePart, PersistenceError,
                                    latest_checkpoint, load_part)
+from ami_nodes.persistence.checkpoint import check_generated_name
+from ami_nodes.persistence.part import check_name
 from ami_nodes.ros import qos
+from ami_nodes.ros.errors import InputErrors
+from ami_nodes.ros.messages import MessageError
 from ami_nodes.ros.params import Param
 
 REQUEST_TOPIC = '/checkpoint/request'
@@ -36,6 +42,42 @@ PARAMETERS = (
 
 #: What a node hands to CheckpointStore.write_part: models, trainers, data, interaction, params.
 Part = dict[str, Any]
+#: A reply longer than this is not one a participant wrote (theirs are a few hundred bytes).
+MAX_REPLY_BYTES = 65536
+
+
+def make_reply(name: str, node: str, error: str = '') -> String:
+    """A participant's answer on DONE_TOPIC: its part of `name` is written (or why not)."""
+    return String(data=json.dumps({'name': name, 'node': node, 'ok': not error,
+                                   'error': error}))
+
+
+def parse_reply(text: str) -> dict[str, Any]:
+    """A reply from DONE_TOPIC as {name, node, ok, error}, every field checked.
+
+    Anything else is a MessageError: the topic is open to every peer on the network.
+    """
+    if len(text) > MAX_REPLY_BYTES:
+        raise MessageError(f'checkpoint reply of {len(text)} characters, at most '
+                           f'{MAX_REPLY_BYTES} expected')
+    try:
+        reply = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise MessageError(f'checkpoint reply is not JSON: {error}') from None
+    if not isinstance(reply, dict):
+        raise MessageError(f'checkpoint reply is a JSON {type(reply).__name__}, expected an '
+                           'object {name, node, ok, error}')
+    types = {'name': str, 'node': str, 'ok': bool, 'error': str}
+    wrong = [key for key, kind in types.items() if not isinstance(reply.get(key), kind)]
+    if wrong:
+        raise MessageError(f'checkpoint reply fields {wrong} are missing or of the wrong type; '
+                           f'expected {{name: str, node: str, ok: bool, error: str}}')
+    try:
+        check_generated_name(reply['name'])
+        check_name(reply['node'], 'node name')
+    except ValueError as error:
+        raise MessageError(f'checkpoint reply: {error}') from None
+    return {key: reply[key] for key in types}
 
 
 def node_params(node: Node) -> dict[str, Any]:
@@ -81,38 +123,71 @@ def training_log(node: Node, log_dir: str, run_name: str, resume_step: int) -> T
 
 
 class CheckpointParticipant:
-    """Answers checkpoint requests with this node's part."""
+    """Answers checkpoint requests with this node's part, one at a time."""
 
-    def __init__(self, node: Node, checkpoint_dir: str, snapshot: Callable[[], Part]) -> None:
+    def __init__(self, node: Node, checkpoint_dir: str, snapshot: Callable[[], Part],
+                 errors: InputErrors) -> None:
         self._node = node
         self._store = CheckpointStore(checkpoint_dir)
         self._snapshot = snapshot
+        self._errors = errors
+        self._writing = threading.Lock()
         self._done = node.create_publisher(String, DONE_TOPIC, qos.STREAM)
-        node.create_subscription(String, REQUEST_TOPIC, self._on_request, qos.STREAM)
+        node.create_subscription(String, REQUEST_TOPIC,
+                                 errors.guard(REQUEST_TOPIC, self._on_request), qos.STREAM)
 
     def _on_request(self, msg: String) -> None:
-        name = msg.data
-        part = self._snapshot()  # in the executor thread: consistent with the hot path
-        threading.Thread(target=self._write, args=(name, part), daemon=True).start()
+        """Validate before the (costly) snapshot: only a name the coordinator began is served."""
+        try:
+            name = check_generated_name(msg.data)
+        except ValueError as error:
+            self._errors.report(REQUEST_TOPIC, str(error))
+            return
+        if not (self._store.staging / name).is_dir():
+            self._errors.report(REQUEST_TOPIC, f'checkpoint {name} was not begun under '
+                                               f'{self._store.root}; not writing a part')
+            return
+        if (self._store.staging / name / self._node.get_name()).exists():
+            self._errors.report(REQUEST_TOPIC, f'checkpoint {name}: my part is written '
+                                               'already (a repeated request)')
+            return
+        if not self._writing.acquire(blocking=False):
+            self._errors.report(REQUEST_TOPIC, f'checkpoint {name}: still writing the part of '
+                                               'an earlier one')
+            return
+        try:
+            part = self._snapshot()  # in the executor thread: consistent with the hot path
+            threading.Thread(target=self._write, args=(name, part), daemon=True).start()
+        except BaseException:
+            self._writing.release()
+            raise
 
     def _write(self, name: str, part: Part) -> None:
-        reply = {'name': name, 'node': self._node.get_name(), 'ok': True, 'error': ''}
+        error = ''
         try:
             self._store.write_part(name, self._node.get_name(), **part)
-        except (PersistenceError, OSError) as error:
-            reply.update(ok=False, error=str(error))
+        except (PersistenceError, OSError, ValueError) as failure:
+            error = str(failure)
             self._node.get_logger().error(f'checkpoint {name}: could not write my part: {error}')
-        self._done.publish(String(data=json.dumps(reply)))
+        finally:
+            self._writing.release()
+        self._done.publish(make_reply(name, self._node.get_name(), error))
 
 
 class CheckpointCoordinator:
     """Takes checkpoints on request, periodically and at shutdown; keeps the newest N."""
 
     def __init__(self, node: Node, checkpoint_dir: str, keep: int, timeout_s: float,
-                 parts: list[str], snapshot: Callable[[], Part], run_name: str = '') -> None:
+                 parts: list[str], snapshot: Callable[[], Part], errors: InputErrors,
+                 run_name: str = '') -> None:
         self._node = node
+        self._errors = errors
         self._run_name = run_name
-        self._parts = parts
+        try:
+            self._parts = [check_name(part, 'checkpoint_parts entry') for part in parts]
+        except ValueError as error:
+            node.get_logger().fatal(f'bad parameter checkpoint_parts: {error}; list node names')
+            raise SystemExit(2) from error
         self._store = CheckpointStore(checkpoint_dir, keep=keep)
         self._timeout_s = timeout_s
         self._snapshot = snapshot
@@ -124,56 +199,80 @@ class CheckpointCoordinator:
         self._saving = threading.Lock()
         self.last = ''
         self.last_error = ''
-        node.create_subscription(String, DONE_TOPIC, self._on_done, qos.STREAM)
+        node.create_subscription(String, DONE_TOPIC, errors.guard(DONE_TOPIC, self._on_done),
+                                 qos.STREAM)
 
     def _on_done(self, msg: String) -> None:
-        reply = json.loads(msg.data)
+        try:
+            reply = parse_reply(msg.data)
+        except MessageError as error:
+            self._errors.report(DONE_TOPIC, str(error))
+            return
+        if reply['node'] not in self._parts or reply['node'] == self._node.get_name():
+            self._errors.report(DONE_TOPIC, f"reply from {reply['node']!r}, which is not one "
+                                            f'of the parts {self._parts}')
+            return
         with self._cond:
-            if reply.get('name') in self._answers:
+            if reply['name'] in self._answers:  # else a late answer to one that timed out
                 self._answers[reply['name']][reply['node']] = reply
                 self._cond.notify_all()
 
     def save_async(self) -> str:
         """Start a checkpoint on a worker thread; returns its name ('' if one is running)."""
-        if self._saving.locked():
+        if not self._saving.acquire(blocking=False):
             return ''
-        name = self._store.begin()
-        threading.Thread(target=self.save, args=(name,), daemon=True).start()
+        try:
+            name = self._store.begin()
+        except BaseException:
+            self._saving.release()
+            raise
+        threading.Thread(target=self._save_and_release, args=(name,), daemon=True).start()
         return name
+
+    def _save_and_release(self, name: str) -> None:
+        try:
+            self._save(name)
+        finally:
+            self._saving.release()
 
     def save(self, name: str | None = None) -> Path | None:
         """Take one checkpoint; returns its folder, or None (the reason is logged)."""
         with self._saving:
-            name = name or self._store.begin()
-            others = [n for n in self._parts if n != self._node.get_name()]
+            return self._save(name or self._store.begin())
+
+    def _save(self, name: str) -> Path | None:
+        others = [n for n in self._parts if n != self._node.get_name()]
+        with self._cond:
+            self._answers[name] = {}
+        self._request.publish(String(data=name))
+        try:
+            self._store.write_part(name, self._node.get_name(), **self._snapshot())
             with self._cond:
-                self._answers[name] = {}
-            self._request.publish(String(data=name))
-            try:
-                self._store.write_part(name, self._node.get_name(), **self._snapshot())
-                with self._cond:
-                    self._cond.wait_for(lambda: set(self._answers[name]) >= set(others),
-                                        self._timeout_s)
-                    answers = self._answers.pop(name)
-                failed = [f"{n}: {a['error']}" for n, a in answers.items() if not a['ok']]
-                missing = sorted(set(others) - set(answers))
-                if failed or missing:
-                    raise PersistenceError('; '.join(failed + [f'{n}: no answer within '
-                                                               f'{self._timeout_s:g} s'
-                                                               for n in missing]))
-                path = self._store.finalize(name, [self._node.get_name(), *others],
-                                             run=self._run_name)
-            except (PersistenceError, OSError) as error:
-                self._store.abort(name)
-                self.last_error = f'checkpoint {name} not taken: {error}'
-                self._node.get_logger().error(self.last_error + '; the previous one is intact')
-                self._result.publish(String(data=json.dumps(
-                    {'name': name, 'ok': False, 'error': self.last_error})))
-                return None
-            self.last, self.last_error = str(path), ''
-            self._latest.publish(String(data=self.last))
+                self._cond.wait_for(lambda: set(self._answers[name]) >= set(others),
+                                    self._timeout_s)
+                answers = dict(self._answers[name])
+            failed = [f"{n}: {a['error']}" for n, a in answers.items() if not a['ok']]
+            missing = sorted(set(others) - set(answers))
+            if failed or missing:
+                raise PersistenceError('; '.join(failed + [f'{n}: no answer within '
+                                                           f'{self._timeout_s:g} s'
+                                                           for n in missing]))
+            path = self._store.finalize(name, [self._node.get_name(), *others],
+                                         run=self._run_name)
+        except (PersistenceError, OSError) as error:
+            self._store.abort(name)
+            self.last_error = f'checkpoint {name} not taken: {error}'
+            self._node.get_logger().error(self.last_error + '; the previous one is intact')
             self._result.publish(String(data=json.dumps(
-                {'name': name, 'ok': True, 'path': self.last})))
-            self._node.get_logger().info(f'checkpoint saved: {path} ({len(others) + 1} parts)')
-            return path
+                {'name': name, 'ok': False, 'error': self.last_error})))
+            return None
+        finally:
+            with self._cond:
+                self._answers.pop(name, None)
+        self.last, self.last_error = str(path), ''
+        self._latest.publish(String(data=self.last))
+        self._result.publish(String(data=json.dumps(
+            {'name': name, 'ok': True, 'path': self.last})))
+        self._node.get_logger().info(f'checkpoint saved: {path} ({len(others) + 1} parts)')
+        return path
 

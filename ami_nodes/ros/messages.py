@@ -8,7 +8,9 @@ Standard types only, so `ros2 topic echo`, rqt and rosbag2 work with nothing to 
 - experience: sensor_msgs/JointState whose names label every field (self-describing).
 - weights:    std_msgs/UInt8MultiArray holding a safetensors blob (see persistence.weights).
 
-Every hot-path message keeps the header of the camera frame it derives from.
+Every hot-path message keeps the header of the camera frame it derives from. Every input is
+untrusted: each decoder here refuses what it cannot use (wrong layout, NaN or infinite values,
+values out of range) with a MessageError, and never raises anything else.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Header, MultiArrayDimension, UInt8MultiArray
+from std_msgs.msg import Float32, Header, MultiArrayDimension, UInt8MultiArray
 
 from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, validate_action
 
@@ -27,8 +29,34 @@ FEATURES_ENCODING = '32FC1'
 POLICY_MODEL = 'ami_nodes.learning.ActorCritic'
 
 
+#: Largest magnitude accepted in features, rewards and experience values: beyond it a value is
+#: a fault, not a measurement, and would overflow float32 training into NaN.
+VALUE_LIMIT = 1e6
+#: Largest step counter or version accepted: float64 holds every integer up to 2**53 exactly.
+COUNTER_LIMIT = 2**53
+
+
 class MessageError(ValueError):
     """A message that cannot be used as it is; the text says why and what to do."""
+
+
+def check_values(values: np.ndarray, what: str, limit: float = VALUE_LIMIT) -> np.ndarray:
+    """`values` if all are finite and within +-limit; else a MessageError naming the first bad."""
+    bad = ~np.isfinite(values) | (np.abs(values) > limit)
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise MessageError(f'{what} has {int(bad.sum())} value(s) that are NaN, infinite or '
+                           f'beyond +-{limit:g} (first: [{index}] = {values.flat[index]})')
+    return values
+
+
+def _indices(values: Sequence[float], what: str) -> tuple[int, ...]:
+    """Float positions that must be whole numbers of a valid action, as the action tuple."""
+    array = check_values(np.asarray(values, dtype=np.float64), what, limit=COUNTER_LIMIT)
+    try:
+        return validate_action([float(v) for v in array])  # 0.5 is no index: refused
+    except ValueError as error:
+        raise MessageError(f'{what}: {error}') from error
 
 
 def stamp_to_ns(stamp: Time) -> int:
@@ -77,15 +105,16 @@ def features_to_msg(features: np.ndarray, header: Header) -> Image:
 
 def msg_to_features(msg: Image, feature_dim: int | None = None) -> np.ndarray:
     """The feature vector of a 1xD 32FC1 image; anything else is a MessageError."""
-    if msg.encoding != FEATURES_ENCODING or msg.height != 1:
-        raise MessageError(f"features must be a 1xD '{FEATURES_ENCODING}' image, got "
-                           f"{msg.height}x{msg.width} '{msg.encoding}'")
+    if msg.encoding != FEATURES_ENCODING or msg.height != 1 or msg.is_bigendian:
+        raise MessageError(f"features must be a 1xD little-endian '{FEATURES_ENCODING}' image, "
+                           f"got {msg.height}x{msg.width} '{msg.encoding}'"
+                           f"{' big-endian' if msg.is_bigendian else ''}")
     if feature_dim is not None and msg.width != feature_dim:
         raise MessageError(f'features have {msg.width} values, expected {feature_dim}: '
                            f'perception_node feature_dim and policy_node feature_dim must match')
     if len(msg.data) != msg.width * 4:
         raise MessageError(f'features carry {len(msg.data)} bytes, expected {msg.width * 4}')
-    return np.frombuffer(msg.data, dtype=np.float32).copy()
+    return check_values(np.frombuffer(msg.data, dtype=np.float32).copy(), 'features')
 
 
 def action_to_msg(action: Sequence[int], header: Header) -> JointState:
@@ -97,8 +126,8 @@ def action_to_msg(action: Sequence[int], header: Header) -> JointState:
 def msg_to_action(msg: JointState) -> tuple[int, ...]:
     """The action indices of an action JointState, validated."""
     if list(msg.name) != list(HEAD_NAMES):
-        raise MessageError(f'action names are {list(msg.name)}, expected {list(HEAD_NAMES)}')
-    return validate_action([int(round(p)) for p in msg.position])
+        raise MessageError(f'action names are {list(msg.name)[:8]}, expected {list(HEAD_NAMES)}')
+    return _indices(msg.position, 'action')
 
 
 @dataclass
@@ -133,22 +162,35 @@ def experience_to_msg(exp: Experience, header: Header, names: list[str]) -> Join
     return msg
 
 
-def msg_to_experience(msg: JointState) -> Experience:
-    """Decode an experience JointState, checking it is one."""
+def msg_to_experience(msg: JointState, feature_dim: int | None = None) -> Experience:
+    """Decode an experience JointState, checking its layout, sizes and every value."""
     names = list(msg.name)
     heads = len(ACTION_DIMS)
-    feature_dim = len(names) - len(_SCALARS) - heads
-    if feature_dim <= 0 or names != experience_names(feature_dim):
+    found_dim = len(names) - len(_SCALARS) - heads
+    if found_dim <= 0 or names != experience_names(found_dim):
         raise MessageError('experience names do not follow the layout of '
                            'ami_nodes.ros.messages.experience_names')
+    if feature_dim is not None and found_dim != feature_dim:
+        raise MessageError(f'experience carries {found_dim} features, expected {feature_dim}: '
+                           f'policy_node and learner_node feature_dim must match')
     if len(msg.position) != len(names):
         raise MessageError(f'experience has {len(msg.position)} values for {len(names)} names')
     values = np.asarray(msg.position, dtype=np.float64)
+    seq, version = check_values(values[:2], 'experience seq/policy_version', COUNTER_LIMIT)
+    if seq != int(seq) or seq < 0 or version != int(version) or version < -1:
+        raise MessageError(f'experience seq {seq} and policy_version {version} must be whole '
+                           f'numbers, seq >= 0 and policy_version >= -1')
+    log_prob, value = check_values(values[2:4], 'experience log_prob/value')
     return Experience(
-        stamp_ns=stamp_to_ns(msg.header.stamp), seq=int(values[0]),
-        policy_version=int(values[1]), log_prob=float(values[2]), value=float(values[3]),
-        action=validate_action([int(round(v)) for v in values[4:4 + heads]]),
-        features=values[4 + heads:].astype(np.float32))
+        stamp_ns=stamp_to_ns(msg.header.stamp), seq=int(seq), policy_version=int(version),
+        log_prob=float(log_prob), value=float(value),
+        action=_indices(values[4:4 + heads], 'experience action'),
+        features=check_values(values[4 + heads:], 'experience features').astype(np.float32))
+
+
+def msg_to_reward(msg: Float32) -> float:
+    """The reward a Float32 carries; NaN, infinite or beyond +-VALUE_LIMIT is a MessageError."""
+    return float(check_values(np.array([msg.data], dtype=np.float64), 'reward')[0])
 
 
 def blob_to_msg(blob: bytes, label: str) -> UInt8MultiArray:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any, Sequence
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
 from ami_nodes.action_space import VelocityLimits
@@ -48,13 +49,30 @@ class Param:
 
 
 def declare(node: Node, params: Sequence[Param]) -> SimpleNamespace:
-    """Declare every parameter on `node` and return their values as attributes."""
+    """Declare every parameter on `node` and return their values as attributes.
+
+    A value of the wrong type, out of its range (rclpy checks the descriptor's range) or not
+    one of its choices stops the node with one clear line (exit code 2), not a traceback.
+    """
     values = {}
     for param in params:
-        value = node.declare_parameter(param.name, param.default, param.descriptor()).value
-        param.check(value)
+        try:
+            value = node.declare_parameter(param.name, param.default, param.descriptor()).value
+            param.check(value)
+        except (ParameterException, ValueError) as error:
+            node.get_logger().fatal(f'bad parameter {param.name}: {error}. {param.description}'
+                                    f'{_allowed(param)}; default {param.default!r}.')
+            raise SystemExit(2) from error
         values[param.name] = value
     return SimpleNamespace(**values)
+
+
+def _allowed(param: Param) -> str:
+    if param.choices:
+        return f', one of {param.choices}'
+    if param.min is not None and param.max is not None and not isinstance(param.default, bool):
+        return f', from {param.min:g} to {param.max:g}'
+    return ''
 
 
 #: One discrete action means the same speeds to the policy and to the driver that executes it

@@ -29,7 +29,15 @@ class Control:
                                  qos.LATCHED)
 
     def _on_result(self, msg: String) -> None:
-        result = json.loads(msg.data)
+        try:
+            result = json.loads(msg.data)
+        except (ValueError, RecursionError):
+            result = None
+        if not (isinstance(result, dict) and isinstance(result.get('name'), str)
+                and isinstance(result.get('ok'), bool)):
+            self._node.get_logger().error(f'ignored a malformed checkpoint result: '
+                                          f'{msg.data[:200]!r}', throttle_duration_sec=5.0)
+            return
         with self._result_arrived:
             self._results[result['name']] = result
             self._result_arrived.notify_all()
@@ -70,4 +78,5 @@ class Control:
                 return False, (f'{answer}, but it was not confirmed within {timeout_s:g} s: '
                                f'see the learner_node log')
             result = self._results[name]
-        return (True, result['path']) if result['ok'] else (False, result['error'])
+        return (True, str(result.get('path'))) if result['ok'] else (
+            False, str(result.get('error')))

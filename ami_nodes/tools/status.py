@@ -16,7 +16,13 @@ def level_of(status: DiagnosticStatus) -> int:
 
 
 class StatusCollector:
-    """The newest diagnostic status of each node, with the time it arrived."""
+    """The newest diagnostic status of each node, with the time it arrived.
+
+    Anyone may publish on /diagnostics: at most MAX_NAMES names are kept, so a flood of
+    made-up names cannot grow the table without bound.
+    """
+
+    MAX_NAMES = 256
 
     def __init__(self, node: Node) -> None:
         self._lock = threading.Lock()
@@ -27,7 +33,8 @@ class StatusCollector:
         now = time.monotonic()
         with self._lock:
             for status in msg.status:
-                self._latest[status.name] = (now, status)
+                if status.name in self._latest or len(self._latest) < self.MAX_NAMES:
+                    self._latest[status.name] = (now, status)
 
     def snapshot(self) -> dict[str, tuple[float, dict[str, str], int, str]]:
         """name -> (age in s, values, level, message)."""
