@@ -65,6 +65,21 @@ def test_malformed_and_non_finite_parameters_are_refused():
             parse_avatar_parameters(bad)
 
 
+def test_random_and_mutated_datagrams_are_parsed_or_refused_never_raised():
+    rng = np.random.default_rng(0)
+    valid = build_datagram(f'/avatar/parameters/{TOUCH_PARAMETER}', 1.0)
+    for _ in range(300):
+        mutated = bytearray(valid)
+        for index in rng.integers(0, len(mutated), size=int(rng.integers(1, 4))):
+            mutated[index] = int(rng.integers(0, 256))
+        for datagram in (bytes(mutated), rng.bytes(int(rng.integers(0, 64)))):
+            try:
+                values = parse_avatar_parameters(datagram)
+            except RefusedPacket:
+                continue
+            assert all(math.isfinite(value) for _, value in values)
+
+
 def test_target_config_differs_from_the_default_only_in_the_task():
     base = yaml.safe_load((REPO / 'config' / 'ami.yaml').read_text())
     task = yaml.safe_load((REPO / 'config' / 'ami_target.yaml').read_text())

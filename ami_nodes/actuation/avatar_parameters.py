@@ -12,7 +12,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from pythonosc.osc_packet import OscPacket, ParseError
+from pythonosc.osc_packet import OscPacket
 
 AVATAR_PARAMETER_PREFIX = '/avatar/parameters/'
 #: The built-in world's touch parameter, and the bridge's default reward parameter.
@@ -29,8 +29,8 @@ def parse_avatar_parameters(datagram: bytes) -> list[tuple[str, float]]:
     any part is malformed. Bools read as 1.0/0.0. Other OSC addresses are skipped."""
     try:
         messages = OscPacket(datagram).messages
-    except (ParseError, ValueError, IndexError, TypeError) as error:
-        raise RefusedPacket(f'not an OSC packet ({error})') from None
+    except Exception as error:  # noqa: BLE001 - any parser failure is a refused packet
+        raise RefusedPacket(f'not an OSC packet ({type(error).__name__}: {error})') from None
     values = []
     for timed in messages:
         address, args = timed.message.address, timed.message.params
