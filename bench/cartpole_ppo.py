@@ -36,7 +36,7 @@ RESULTS = Path(__file__).resolve().parent / 'results'
 
 
 def cartpole_config(lag: int = 0, use_vtrace: bool = False) -> PPOConfig:
-    return PPOConfig(lr=1e-3, gamma=0.98, gae_lambda=0.8, clip=0.2, epochs=20, minibatch_size=256,
+    return PPOConfig(learning_rate=1e-3, gamma=0.98, gae_lambda=0.8, clip=0.2, epochs=20, minibatch_size=256,
                      entropy_coef=0.0, value_coef=0.5, max_grad_norm=0.5, normalize_advantages=True,
                      max_policy_lag=lag, vtrace=use_vtrace)
 
@@ -76,7 +76,7 @@ def train(seed: int, total_steps: int, n_envs: int = 8, n_steps: int = 32, confi
     curve, lags = [], []
     n_updates = total_steps // (n_envs * n_steps)
     for update in range(n_updates):
-        trainer.set_learning_rate(config.lr * (1.0 - update / n_updates))
+        trainer.set_learning_rate(config.learning_rate * (1.0 - update / n_updates))
         behaviour_version, behaviour = snapshots[0]
         buf = {k: [] for k in FIELDS}
         for _ in range(n_steps):

@@ -46,7 +46,7 @@ class FloorPipeline:
         budget_s = perception_p['budget_fraction'] / perception_p['frame_rate']
         perception = OnlinePerception(OnlinePerceptionConfig(
             image_size=image_size, feature_dim=perception_p['feature_dim'],
-            lr=perception_p['learning_rate'],
+            learning_rate=perception_p['learning_rate'],
             train_every=perception_p['train_every'] if train else FROZEN,
             budget_s=budget_s if train else 0.0,
             max_train_every=perception_p['max_train_every'],

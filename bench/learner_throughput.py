@@ -16,6 +16,7 @@ from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.learning.experience import Rollout
 from ami_nodes.learning.learner import CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.ppo import PPOConfig
+from ami_nodes.settings import config_from
 from bench.floor import node_params
 from bench.machine import REPO
 from bench.stats import summary
@@ -37,14 +38,8 @@ def _learner(batch: int) -> CuriosityPPOLearner:
     """A learner with learner_node's parameters from config/ami.yaml."""
     p = yaml.safe_load((REPO / 'config' / 'ami.yaml').read_text())['learner_node']['ros__parameters']
     feature_dim = node_params()[1]['feature_dim']
-    return CuriosityPPOLearner(feature_dim, ACTION_DIMS, LearnerConfig(
-        hidden=p['hidden_size'], forward_hidden=p['curiosity_hidden_size'],
-        forward_lr=p['curiosity_learning_rate'], min_new_samples=batch,
-        ppo=PPOConfig(lr=p['learning_rate'], gamma=p['gamma'], gae_lambda=p['gae_lambda'],
-                      clip=p['clip'], epochs=p['epochs'], minibatch_size=p['minibatch_size'],
-                      entropy_coef=p['entropy_coef'], value_coef=p['value_coef'],
-                      max_grad_norm=p['max_grad_norm'], max_policy_lag=p['max_policy_lag'],
-                      vtrace=p['vtrace'])))
+    return CuriosityPPOLearner(feature_dim, ACTION_DIMS, config_from(
+        LearnerConfig, {**p, 'min_new_samples': batch}, ppo=config_from(PPOConfig, p)))
 
 
 def time_step(batch: int, repeats: int) -> dict:

@@ -52,7 +52,7 @@ def run(learner: CuriosityPPOLearner, buffer: ExperienceBuffer, room: Television
 
 
 def small_config(**ppo) -> LearnerConfig:
-    return LearnerConfig(hidden=32, forward_hidden=64, min_new_samples=64,
+    return LearnerConfig(hidden_size=32, curiosity_hidden_size=64, min_new_samples=64,
                          ppo=PPOConfig(minibatch_size=32, **ppo))
 
 
@@ -96,8 +96,9 @@ def test_exported_weights_load_into_a_policy_and_checkpoints_load_without_pickle
 def test_curiosity_drives_the_policy_to_the_unpredictable():
     torch.manual_seed(0)
     learner = CuriosityPPOLearner(D, ACTION_DIMS, LearnerConfig(
-        hidden=32, forward_hidden=64, forward_lr=3e-3, min_new_samples=128,
-        ppo=PPOConfig(minibatch_size=32, lr=3e-3, entropy_coef=0.0)))
+        hidden_size=32, curiosity_hidden_size=64, curiosity_learning_rate=3e-3,
+        min_new_samples=128,
+        ppo=PPOConfig(minibatch_size=32, learning_rate=3e-3, entropy_coef=0.0)))
     buffer, room = ExperienceBuffer(rollout_length=64), TelevisionRoom(3)
     _, before = run(learner, buffer, room, 256)
     run(learner, buffer, room, 3000, seq0=256)

@@ -61,7 +61,8 @@ def test_nothing_fresh_enough_means_no_update_and_no_new_version():
 def test_update_improves_the_advantaged_action_and_reports_diagnostics():
     rng = np.random.default_rng(2)
     model = ActorCritic(6, (3, 2), 32)
-    trainer = PPOTrainer(model, PPOConfig(epochs=4, minibatch_size=16, lr=1e-3, vtrace=False))
+    trainer = PPOTrainer(model, PPOConfig(epochs=4, minibatch_size=16, learning_rate=1e-3,
+                                           vtrace=False))
     seg = _segment(64, np.zeros(64, np.int64), rng)
     seg.log_probs = model.evaluate(seg.features, seg.actions)[0].detach()
     seg.rewards = (seg.actions[:, 0] == 1).float()  # a bandit: head 0 choice 1 pays

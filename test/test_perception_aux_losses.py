@@ -80,7 +80,8 @@ def _inputs(aux, d=8, n=20, action=True):
 
 
 def test_aux_loss_reports_only_enabled_terms():
-    config = AuxLossConfig(predictive=1.0, coherence=0.0, variance=1.0, covariance=0.0, contrastive=0.5,
+    config = AuxLossConfig(loss_predictive=1.0, loss_coherence=0.0, loss_variance=1.0,
+                           loss_covariance=0.0, loss_contrastive=0.5,
                            contrastive_gap=5)
     aux = AuxLoss(8, config)
     features = torch.randn(1, 8, requires_grad=True)
@@ -100,7 +101,7 @@ def test_unknown_action_predicts_with_zero_action():
 
 
 def test_contrastive_waits_for_enough_history():
-    aux = AuxLoss(8, AuxLossConfig(contrastive=1.0, contrastive_gap=10))
+    aux = AuxLoss(8, AuxLossConfig(loss_contrastive=1.0, contrastive_gap=10))
     prediction, prev, history = _inputs(aux, n=5)
     _, terms = aux(torch.randn(1, 8), prediction, prev, 0.0, history)
     assert 'contrastive' not in terms

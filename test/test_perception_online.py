@@ -143,7 +143,8 @@ def test_preview_and_stats():
 
 def test_collapsed_encoder_is_not_a_minimum_of_the_total_loss():
     """Start with every output equal; optimising the aux loss must spread the features."""
-    config = OnlinePerceptionConfig(feature_dim=16, lr=1e-3, replay_batch=0, aux=AuxLossConfig())
+    config = OnlinePerceptionConfig(feature_dim=16, learning_rate=1e-3, replay_batch=0,
+                                    aux=AuxLossConfig())
     perception = OnlinePerception(config)
     with torch.no_grad():
         perception.encoder.head.weight.zero_()
@@ -159,8 +160,9 @@ def test_collapsed_encoder_is_not_a_minimum_of_the_total_loss():
 
 def test_without_anti_collapse_terms_nothing_spreads_a_collapsed_encoder():
     """The control for the test above: coherence alone keeps a collapsed encoder collapsed."""
-    config = OnlinePerceptionConfig(feature_dim=16, lr=1e-3, replay_batch=0, aux=AuxLossConfig(
-        predictive=0.0, coherence=1.0, variance=0.0, covariance=0.0))
+    config = OnlinePerceptionConfig(feature_dim=16, learning_rate=1e-3, replay_batch=0,
+                                    aux=AuxLossConfig(loss_predictive=0.0, loss_coherence=1.0,
+                                                      loss_variance=0.0, loss_covariance=0.0))
     perception = OnlinePerception(config)
     with torch.no_grad():
         perception.encoder.head.weight.zero_()

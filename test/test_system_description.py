@@ -91,3 +91,45 @@ def test_package_xml_lists_the_message_packages():
     package = (REPO / 'package.xml').read_text()
     for dep in ('rclpy', 'sensor_msgs', 'std_msgs', 'std_srvs', 'geometry_msgs', 'diagnostic_msgs'):
         assert f'<exec_depend>{dep}</exec_depend>' in package
+
+
+#: The core config dataclasses each node builds from its parameters, by the same names.
+CORE_CONFIGS = {
+    'learner_node': ('ami_nodes.learning.learner:LearnerConfig', 'ami_nodes.learning.ppo:PPOConfig'),
+    'perception_node': ('ami_nodes.perception.online:OnlinePerceptionConfig',
+                        'ami_nodes.perception.aux_losses:AuxLossConfig'),
+}
+
+
+def config_type(path: str) -> type:
+    module, name = path.split(':')
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize('node', sorted(CORE_CONFIGS))
+def test_core_config_defaults_are_the_parameter_table(node):
+    from ami_nodes.settings import config_from, default_of, settings_of
+    spec = next(s for s in system.NODES if s.name == node)
+    params = declared(spec)
+    values = {**{name: p.default for name, p in params.items()},
+              **{k: v for k, v in WILDCARD.items() if k in params},
+              **CONFIG[node]['ros__parameters']}
+    for path in CORE_CONFIGS[node]:
+        cls = config_type(path)
+        settings = list(settings_of(cls))
+        assert settings, path
+        for item, setting in settings:
+            param = params[item.name]  # the same name: nothing is renamed on the way in
+            assert param.default == default_of(item) == getattr(cls(), item.name), item.name
+            assert type(param.default) is type(default_of(item)), item.name
+            assert (param.min, param.max, param.description, param.live) == (
+                setting.min, setting.max, setting.description, setting.live), item.name
+        built = config_from(cls, values)  # what the node builds from config/ami.yaml
+        assert all(getattr(built, item.name) == values[item.name] for item, _ in settings)
+
+
+def test_the_drifted_learner_defaults_are_one_value_now():
+    from ami_nodes.learning.learner import LearnerConfig
+    params = declared(next(s for s in system.NODES if s.name == 'learner_node'))
+    assert LearnerConfig().extrinsic_weight == params['extrinsic_weight'].default == 0.0
+    assert LearnerConfig().min_new_samples == params['min_new_samples'].default == 128

@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
                              'to compare objectives at equal steps on a shared machine')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--train-every', type=int, default=1)
-    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.lr)
+    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.learning_rate)
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     parser.add_argument('--objective', default=OnlinePerceptionConfig.objective, choices=OBJECTIVES)
@@ -282,9 +282,9 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
 
     world_config = WorldConfig(seed=args.seed)
-    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every, lr=args.lr,
-                                    objective=args.objective, replay_batch=args.replay_batch,
-                                    replay_policy=args.replay_policy)
+    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every,
+                                    learning_rate=args.lr, objective=args.objective,
+                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy)
     perception = OnlinePerception(config)
     random_init = Encoder(config.image_size, config.feature_dim)
     random_init.load_state_dict(perception.encoder_state())

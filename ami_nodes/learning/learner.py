@@ -18,19 +18,29 @@ from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.learning.curiosity import Curiosity
 from ami_nodes.learning.experience import Rollout
 from ami_nodes.learning.ppo import PPOConfig, PPOTrainer, Segment
+from ami_nodes.settings import assign, setting
 
 
 @dataclass
 class LearnerConfig:
+    """Settings are learner_node parameters of the same name (ami_nodes.settings)."""
+
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    hidden: int = 128
-    forward_hidden: int = 256
-    forward_lr: float = 1e-3
+    hidden_size: int = setting(128, 'Hidden units of the actor-critic MLP (must match '
+                               'policy_node)', 1, 65536)
+    curiosity_hidden_size: int = setting(256, 'Hidden units of the forward-dynamics MLP',
+                                         1, 65536)
+    curiosity_learning_rate: float = setting(1e-3, 'Forward-dynamics Adam learning rate',
+                                             0.0, 1.0, live=True)
     forward_epochs: int = 4  # the forward model sees each sample once per update; it needs more than one pass
     forward_minibatch_size: int = 64
-    intrinsic_coef: float = 1.0
-    extrinsic_coef: float = 1.0
-    min_new_samples: int = 256
+    intrinsic_weight: float = setting(1.0, 'Weight of the curiosity reward', 0.0, 1000.0,
+                                      live=True)
+    # 0: the optional `reward` topic is logged but does not steer until a user weights it in
+    extrinsic_weight: float = setting(0.0, 'Weight of the optional `reward` topic', 0.0, 1000.0,
+                                      live=True)
+    min_new_samples: int = setting(128, 'Train only when this many new samples arrived',
+                                   1, 1000000, live=True)
 
 
 class CuriosityPPOLearner:
@@ -40,9 +50,10 @@ class CuriosityPPOLearner:
                  config: LearnerConfig | None = None) -> None:
         self.config = config or LearnerConfig()
         cfg = self.config
-        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden)
+        self.actor_critic = ActorCritic(feature_dim, action_dims, cfg.hidden_size)
         self.trainer = PPOTrainer(self.actor_critic, cfg.ppo)
-        self.curiosity = Curiosity(feature_dim, action_dims, cfg.forward_hidden, cfg.forward_lr,
+        self.curiosity = Curiosity(feature_dim, action_dims, cfg.curiosity_hidden_size,
+                                   cfg.curiosity_learning_rate,
                                    cfg.forward_epochs, cfg.forward_minibatch_size)
         self._pending: list[Rollout] = []
 
@@ -88,7 +99,7 @@ class CuriosityPPOLearner:
         extrinsic = np.concatenate([r.extrinsic_rewards for r in rollouts])
         raw, intrinsic = self.curiosity.rewards(features, actions, next_features)
         forward_loss = self.curiosity.update(features, actions, next_features)
-        rewards = cfg.intrinsic_coef * intrinsic + cfg.extrinsic_coef * extrinsic
+        rewards = cfg.intrinsic_weight * intrinsic + cfg.extrinsic_weight * extrinsic
 
         segments, start = [], 0
         for r in rollouts:
@@ -109,6 +120,17 @@ class CuriosityPPOLearner:
             'extrinsic_reward_mean': float(extrinsic.mean()),
             'reward_mean': float(rewards.mean()),
         }
+
+    def update_setting(self, name: str, value: float | int) -> None:
+        """Apply a changed live setting of LearnerConfig or PPOConfig from the next update on
+        (learning rates reach the optimizers at once)."""
+        if not assign(name, value, self.config, self.config.ppo):
+            raise KeyError(f'{name} is not a learner setting')
+        if name == 'learning_rate':
+            self.trainer.set_learning_rate(value)
+        elif name == 'curiosity_learning_rate':
+            for group in self.curiosity.optimizer.param_groups:
+                group['lr'] = value
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """The actor-critic's weights, detached copies: what the policy node loads."""

@@ -23,26 +23,30 @@ from torch import nn
 
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.learning.advantages import compute_gae, vtrace
+from ami_nodes.settings import setting
 
 __all__ = ['PPOConfig', 'Segment', 'PPOTrainer', 'clipped_surrogate_loss', 'compute_gae', 'vtrace']
 
 
 @dataclass
 class PPOConfig:
-    """Defaults are for the live robot (20 Hz, 64-d features, continuing task)."""
+    """Defaults are for the live robot (20 Hz, 64-d features, continuing task). Settings are
+    learner_node parameters of the same name (ami_nodes.settings)."""
 
-    lr: float = 3e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    epochs: int = 4
-    minibatch_size: int = 64
-    entropy_coef: float = 0.01
-    value_coef: float = 0.5
-    max_grad_norm: float = 0.5
+    learning_rate: float = setting(3e-4, 'PPO Adam learning rate', 0.0, 1.0, live=True)
+    gamma: float = setting(0.99, 'Discount factor of future rewards', 0.0, 1.0)
+    gae_lambda: float = setting(0.95, 'GAE lambda: bias/variance trade-off of the advantages',
+                                0.0, 1.0)
+    clip: float = setting(0.2, 'PPO probability-ratio clip range', 0.0, 10.0)
+    epochs: int = setting(4, 'PPO epochs per rollout batch', 1, 1000)
+    minibatch_size: int = setting(64, 'PPO minibatch size', 1, 100000)
+    entropy_coef: float = setting(0.01, 'Entropy bonus coefficient', 0.0, 10.0, live=True)
+    value_coef: float = setting(0.5, 'Value loss weight', 0.0, 100.0, live=True)
+    max_grad_norm: float = setting(0.5, 'Gradient clipping norm', 0.0, 1000.0, live=True)
     normalize_advantages: bool = True
-    max_policy_lag: int = 4
-    vtrace: bool = True
+    max_policy_lag: int = setting(4, 'Drop samples from policies more than N versions old',
+                                  0, 1000000)
+    vtrace: bool = setting(True, 'V-trace truncated importance weights on the targets')
     rho_bar: float = 1.0
     c_bar: float = 1.0
     adam_eps: float = 1e-5
@@ -89,7 +93,8 @@ class PPOTrainer:
     def __init__(self, actor_critic: ActorCritic, config: PPOConfig = PPOConfig()) -> None:
         self.actor_critic = actor_critic
         self.config = config
-        self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=config.lr, eps=config.adam_eps)
+        self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=config.learning_rate,
+                                          eps=config.adam_eps)
         self.version = 0
         self.samples_trained = 0
         self.samples_dropped_lag = 0

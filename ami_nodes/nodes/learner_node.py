@@ -27,32 +27,17 @@ from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
                                     msg_to_reward)
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare, torch_parameters
+from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
+from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
 PARAMETERS = (
     *torch_parameters('training (the learner trains on the CPU today)'),
     Param('feature_dim', 64, 'Size of the feature vector in the experience', 1, 65536),
-    Param('hidden_size', 128, 'Hidden units of the actor-critic MLP (must match policy_node)',
-          1, 65536),
     Param('rollout_length', 128, 'Consecutive steps per PPO rollout', 2, 100000),
-    Param('min_new_samples', 128, 'Train only when this many new samples arrived', 1, 1000000),
-    Param('learning_rate', 3e-4, 'PPO Adam learning rate', 0.0, 1.0),
-    Param('gamma', 0.99, 'Discount factor of future rewards', 0.0, 1.0),
-    Param('gae_lambda', 0.95, 'GAE lambda: bias/variance trade-off of the advantages', 0.0, 1.0),
-    Param('clip', 0.2, 'PPO probability-ratio clip range', 0.0, 10.0),
-    Param('epochs', 4, 'PPO epochs per rollout batch', 1, 1000),
-    Param('minibatch_size', 64, 'PPO minibatch size', 1, 100000),
-    Param('entropy_coef', 0.01, 'Entropy bonus coefficient', 0.0, 10.0),
-    Param('value_coef', 0.5, 'Value loss weight', 0.0, 100.0),
-    Param('max_grad_norm', 0.5, 'Gradient clipping norm', 0.0, 1000.0),
-    Param('max_policy_lag', 4, 'Drop samples from policies more than N versions old', 0, 1000000),
-    Param('vtrace', True, 'V-trace truncated importance weights on the targets'),
-    Param('curiosity_learning_rate', 1e-3, 'Forward-dynamics Adam learning rate', 0.0, 1.0),
-    Param('curiosity_hidden_size', 256, 'Hidden units of the forward-dynamics MLP', 1, 65536),
-    Param('intrinsic_weight', 1.0, 'Weight of the curiosity reward', 0.0, 1000.0),
-    Param('extrinsic_weight', 0.0, 'Weight of the optional `reward` topic', 0.0, 1000.0),
+    *params_of(PPOConfig),
+    *params_of(LearnerConfig),
     Param('republish_after', 2.0, 'Re-publish the newest weights when the policy lags this '
           'long (s)', 0.1, 3600.0),
     Param('seed', 1, 'Seed of the learner initial weights', 0, 2**31 - 1),
@@ -84,20 +69,13 @@ LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss'
 class LearnerNode(Node):
     def __init__(self) -> None:
         super().__init__('learner_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply)
         if configure_torch(self.p.device, self.p.torch_threads).type != 'cpu':
             self.get_logger().warning('learner_node trains on the CPU; device is ignored here')
         torch.manual_seed(self.p.seed)
-        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, LearnerConfig(
-            hidden=self.p.hidden_size, forward_hidden=self.p.curiosity_hidden_size,
-            forward_lr=self.p.curiosity_learning_rate, intrinsic_coef=self.p.intrinsic_weight,
-            extrinsic_coef=self.p.extrinsic_weight, min_new_samples=self.p.min_new_samples,
-            ppo=PPOConfig(lr=self.p.learning_rate, gamma=self.p.gamma,
-                          gae_lambda=self.p.gae_lambda, clip=self.p.clip, epochs=self.p.epochs,
-                          minibatch_size=self.p.minibatch_size,
-                          entropy_coef=self.p.entropy_coef, value_coef=self.p.value_coef,
-                          max_grad_norm=self.p.max_grad_norm,
-                          max_policy_lag=self.p.max_policy_lag, vtrace=self.p.vtrace)))
+        values = vars(self.p)
+        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
+            LearnerConfig, values, ppo=config_from(PPOConfig, values)))
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
         self._train_lock = threading.Lock()
         self._updates = 0
@@ -262,6 +240,11 @@ class LearnerNode(Node):
         response.message = (f'saving checkpoint {name} in {self.p.checkpoint_dir}' if name
                             else 'a checkpoint is being saved already')
         return response
+
+    def _apply(self, name: str, value) -> None:
+        """A live setting: the training thread reads it at its next update."""
+        self.core.update_setting(name, value)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
         self._learning = request.data

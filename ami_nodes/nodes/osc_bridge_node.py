@@ -34,7 +34,7 @@ PARAMETERS = (
           choices=('axes', 'buttons')),
     Param('cmd_vel_stamped', True, 'Subscribe to geometry_msgs/TwistStamped (else Twist)'),
     Param('deadman_timeout', 0.5, 'Release every input when no cmd_vel came for this long (s)',
-          0.05, 60.0),
+          0.05, 60.0, live=True),
     *VELOCITY_PARAMETERS,
     Param('reward_parameter', '', "Avatar parameter published as `reward` (e.g. TargetTouched); "
           "'' listens to nothing"),
@@ -47,7 +47,7 @@ PARAMETERS = (
 class OscBridgeNode(Node):
     def __init__(self) -> None:
         super().__init__('osc_bridge_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply)
         self._limits = velocity_limits(self.p)
         self._sender = OscSender(self.p.host, self.p.port)
         self._state = InputState()
@@ -67,7 +67,8 @@ class OscBridgeNode(Node):
                                      qos.STREAM)
         self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
         self.create_service(SetBool, '~/set_enabled', guard('set_enabled', self._on_set_enabled))
-        self.create_timer(self.p.deadman_timeout / 2, guard('deadman', self._check_deadman))
+        self._deadman_timer = self.create_timer(self.p.deadman_timeout / 2,
+                                                guard('deadman', self._check_deadman))
         diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         self.get_logger().info(f'sending VRChat OSC ({self.p.mode}) to '
                                f'{self.p.host}:{self.p.port}')
@@ -131,6 +132,14 @@ class OscBridgeNode(Node):
     def _check_deadman(self) -> None:
         if not self._released and time.monotonic() - self._last_command > self.p.deadman_timeout:
             self.release_all(f'no cmd_vel for {self.p.deadman_timeout:g} s')
+
+    def _apply(self, name: str, value) -> None:
+        if name == 'deadman_timeout':  # checked twice per timeout, so re-time the check
+            self.destroy_timer(self._deadman_timer)
+            self._deadman_timer = self.create_timer(value / 2, self._check_deadman)
+        else:  # a speed
+            self._limits = velocity_limits(self.p)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_set_enabled(self, request: SetBool.Request, response: SetBool.Response):
         self._enabled = request.data

@@ -15,15 +15,14 @@ from std_msgs.msg import Float32
 
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.perception.aux_losses import AuxLossConfig
-from ami_nodes.perception.frame_set import REPLAY_POLICIES
-from ami_nodes.perception.objectives import OBJECTIVES
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
                                     rgb_to_image, stamp_to_ns)
 from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare, torch_parameters
+from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
+from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
 #: train_every that means "never": a frozen encoder still runs the same code path.
@@ -32,37 +31,15 @@ LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive'
 
 PARAMETERS = (
     *torch_parameters('the encoder'),
-    Param('image_size', 84, 'Side of the square rgb8 input image (camera image_width/height)',
-          8, 4096),
-    Param('feature_dim', 64, 'Size of the published feature vector', 1, 65536),
-    Param('learning_rate', 3e-4, 'Adam learning rate of encoder and predictor', 0.0, 1.0),
+    *params_of(OnlinePerceptionConfig),
+    *params_of(AuxLossConfig),
     Param('train_online', True, 'Train the encoder on the live stream (false: frozen)'),
-    Param('train_every', 1, 'Train on every K-th frame (the start value in automatic mode)',
-          1, 1000),
     Param('budget_fraction', 0.0, 'Automatic K: keep the mean perception step under this '
-          'fraction of the frame period (0 disables)', 0.0, 1.0),
-    Param('frame_rate', 20.0, 'Expected frame rate, for the automatic budget (Hz)', 0.1, 1000.0),
-    Param('max_train_every', 64, 'Largest K the automatic mode may choose', 1, 100000),
-    Param('ema_decay', 0.0, 'Publish an EMA copy of the encoder (0 disables)', 0.0, 0.99999),
-    Param('loss_predictive', 1.0, 'Weight of temporal predictive coding', 0.0, 100.0),
-    Param('loss_coherence', 0.1, 'Weight of action-gated temporal coherence', 0.0, 100.0),
-    Param('loss_variance', 1.0, 'Weight of the VICReg variance (anti-collapse) term', 0.0, 100.0),
-    Param('loss_covariance', 0.04, 'Weight of the VICReg covariance term', 0.0, 100.0),
-    Param('loss_contrastive', 0.0, 'Weight of the contrastive (near vs far steps) term',
-          0.0, 100.0),
-    Param('objective', 'aux', "Training loss: 'aux' (the loss_* terms on the live frame) or a "
-          'batch objective over replayed frames with augmentations (docs/perception.md)',
-          choices=OBJECTIVES),
-    Param('replay_policy', 'prioritised', 'Which transition a full frame set gives up: the '
-          "lowest-loss one (seed 000), the oldest ('fifo') or the most redundant ('minred')",
-          choices=REPLAY_POLICIES),
-    Param('history_size', 64, 'Recent feature vectors kept for the anti-collapse terms',
-          2, 100000),
-    Param('replay_batch', 16, "Frames replayed from seed 000's loss-prioritised frame set in "
-          'each training step, after the features went out (0: live frame only)', 0, 4096),
-    Param('frame_set_size', 256, 'Frames kept in the loss-prioritised frame set', 1, 1000000),
+          'fraction of the frame period (0 disables; switching it on or off needs a restart)',
+          0.0, 1.0, live=True),
+    Param('frame_rate', 20.0, 'Expected frame rate, for the automatic budget (Hz)', 0.1, 1000.0,
+          live=True),
     Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
-    Param('seed', 0, 'Seed of the initial encoder weights', 0, 2**31 - 1),
     Param('log_every', 20, 'Write losses to the training log every N frames', 1, 100000),
     *checkpointing.PARAMETERS,
 )
@@ -75,20 +52,15 @@ TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 class PerceptionNode(Node):
     def __init__(self) -> None:
         super().__init__('perception_node')
-        self.p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
         device = configure_torch(self.p.device, self.p.torch_threads)
         budget_s = self.p.budget_fraction / self.p.frame_rate
-        self.core = OnlinePerception(OnlinePerceptionConfig(
-            image_size=self.p.image_size, feature_dim=self.p.feature_dim,
-            lr=self.p.learning_rate,
+        values = vars(self.p)
+        self.core = OnlinePerception(config_from(
+            OnlinePerceptionConfig, values,
             train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
             budget_s=budget_s if self.p.train_online else 0.0,
-            max_train_every=self.p.max_train_every, ema_decay=self.p.ema_decay,
-            history_size=self.p.history_size, replay_batch=self.p.replay_batch,
-            frame_set_size=self.p.frame_set_size, seed=self.p.seed,
-            objective=self.p.objective, replay_policy=self.p.replay_policy,
-            aux=AuxLossConfig(**{t: getattr(self.p, f'loss_{t}') for t in LOSS_TERMS})),
-            device=device)
+            aux=config_from(AuxLossConfig, values)), device=device)
         checkpointing.resume(self, self.p,
                              lambda part: self.core.load_state_dict(
                                  {**part.trainers['online'], **part.data['memory'],
@@ -121,6 +93,22 @@ class PerceptionNode(Node):
                                  qos.LATEST)
         self.create_timer(1.0, guard('feature_stats', self._publish_feature_stats))
         diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
+
+    def _refuse(self, values) -> str | None:
+        if (values.budget_fraction > 0) != (self.p.budget_fraction > 0):
+            return ('budget_fraction switches automatic train_every on or off only at start: '
+                    'restart the node with the new value')
+        if not self.p.train_online and values.train_every != self.p.train_every:
+            return 'train_online is false (the encoder is frozen): train_every has no effect'
+        return None
+
+    def _apply(self, name: str, value) -> None:
+        """A live setting, between frames (the executor runs this and _on_image in turn)."""
+        if name in ('budget_fraction', 'frame_rate'):
+            self.core.update_setting('budget_s', self.p.budget_fraction / self.p.frame_rate)
+        else:
+            self.core.update_setting(name, value)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_action(self, msg: JointState) -> None:
         try:

@@ -1,21 +1,21 @@
 """policy_node: the actor. Features in, cmd_vel and experience out, one tick per frame.
 
-The actor runs under torch.inference_mode and never waits on training: new weights are
-decoded and validated on a worker thread and swapped in between ticks.
+The actor (ami_nodes.learning.actor) runs under torch.inference_mode and never waits on
+training: new weights are decoded, validated and built on a worker thread and swapped in
+between ticks. This module only wires it to topics, parameters and services.
 """
 from __future__ import annotations
 
 import threading
 
-import numpy as np
-import torch
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
 from std_srvs.srv import SetBool
 
-from ami_nodes.action_space import ACTION_DIMS, NOOP, action_to_velocity
+from ami_nodes.action_space import NOOP, action_to_velocity
+from ami_nodes.learning.actor import ACTION_MODES, Actor
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
@@ -31,16 +31,19 @@ from ami_nodes.ros.params import (VELOCITY_PARAMETERS, Param, declare, torch_par
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import configure_torch
 
-UNIFORM_LOG_PROB = -float(np.log(np.prod(ACTION_DIMS)))
-
 PARAMETERS = (
     *torch_parameters('the actor'),
     Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
     Param('action_mode', 'sample', "How actions are chosen: 'sample' from the policy, its "
-          "most likely action ('greedy'), or 'uniform' at random (the baseline curiosity is "
-          "measured against; experience then carries the uniform log-prob)",
-          choices=('sample', 'greedy', 'uniform')),
+          "most likely action ('greedy'), 'uniform' at random every tick, or 'sticky': a "
+          "random action held for sticky_min_s..sticky_max_s of frame-stamp time (the random "
+          "modes are the baselines curiosity is measured against; their experience carries "
+          "the uniform log-prob)", choices=ACTION_MODES, live=True),
+    Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky' random action",
+          0.001, 3600.0, live=True),
+    Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky' random action; "
+          'each hold is drawn uniformly between the two', 0.001, 3600.0, live=True),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
     *VELOCITY_PARAMETERS,
@@ -51,11 +54,10 @@ PARAMETERS = (
 class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__('policy_node')
-        self.p = declare(self, PARAMETERS)
-        torch.manual_seed(self.p.seed)
-        self._rng = np.random.default_rng(self.p.seed)
-        self._device = configure_torch(self.p.device, self.p.torch_threads)
-        self._model = self._new_model()
+        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
+        self._actor = Actor(self.p.feature_dim, self.p.hidden_size, self.p.action_mode,
+                            self.p.seed, configure_torch(self.p.device, self.p.torch_threads),
+                            self.p.sticky_min_s, self.p.sticky_max_s)
         self._version = -1  # its own random weights, until the learner's first version
         self._pending: tuple[ActorCritic, int, str] | None = None
         self._limits = velocity_limits(self.p)
@@ -90,10 +92,6 @@ class PolicyNode(Node):
         diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
         self._version_pub.publish(Int64(data=self._version))
 
-    def _new_model(self) -> ActorCritic:
-        return ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size).to(
-            self._device).eval()
-
     # --- the hot path -----------------------------------------------------------------
     def _on_features(self, msg: Image) -> None:
         started = self.get_clock().now().nanoseconds
@@ -105,22 +103,17 @@ class PolicyNode(Node):
             return
         if not self._acting:
             return
-        if self.p.action_mode == 'uniform':
-            action = tuple(int(self._rng.integers(0, n)) for n in ACTION_DIMS)
-            log_prob, value = UNIFORM_LOG_PROB, 0.0
-        else:
-            result = self._model.act(features, deterministic=self.p.action_mode == 'greedy')
-            action = tuple(int(a) for a in result.action)
-            log_prob, value = result.log_prob, result.value
         header = msg.header
-        self._publish_motion(action, header)
+        stamp_ns = stamp_to_ns(header.stamp)
+        decision = self._actor.decide(features, stamp_ns)
+        self._publish_motion(decision.action, header)
         self._experience_pub.publish(experience_to_msg(Experience(
-            stamp_ns=stamp_to_ns(header.stamp), seq=self._seq, policy_version=self._version,
-            log_prob=log_prob, value=value, action=action, features=features),
-            header, self._names))
+            stamp_ns=stamp_ns, seq=self._seq, policy_version=self._version,
+            log_prob=decision.log_prob, value=decision.value, action=decision.action,
+            features=features), header, self._names))
         self._seq += 1
         now = self.get_clock().now().nanoseconds
-        latency = (now - stamp_to_ns(header.stamp)) / 1e6
+        latency = (now - stamp_ns) / 1e6
         self._latency_ms.add(latency)
         self._tick_ms.add((now - started) / 1e6)
         self._rate.tick()
@@ -139,7 +132,8 @@ class PolicyNode(Node):
         with self._weights_lock:
             pending, self._pending = self._pending, None
         if pending is not None:
-            self._model, self._version, checksum = pending
+            model, self._version, checksum = pending
+            self._actor.adopt(model)
             self._version_pub.publish(Int64(data=self._version))
             self.get_logger().info(f'applied policy weights v{self._version} '
                                    f'(sha256 {checksum[:12]})')
@@ -151,7 +145,7 @@ class PolicyNode(Node):
             self._weights_lock.notify()
 
     def _apply_loop(self) -> None:
-        expected = tensor_spec(self._model.state_dict())
+        expected = tensor_spec(self._actor.model.state_dict())
         while True:
             with self._weights_lock:
                 self._weights_lock.wait_for(lambda: self._incoming is not None or self._closing)
@@ -178,24 +172,18 @@ class PolicyNode(Node):
             return None, packet
         if packet.version < newest:
             raise WeightsError(f'version {packet.version} is older than v{newest}')
-        bad = [name for name, tensor in packet.tensors.items()
-               if not torch.isfinite(tensor).all()]
-        if bad:
-            raise WeightsError(f'v{packet.version} has NaN or infinite values in {bad}')
-        with torch.device('meta'):  # no initialisation: every tensor comes from the blob
-            model = ActorCritic(self.p.feature_dim, ACTION_DIMS, self.p.hidden_size)
-        model.load_state_dict({k: v.to(self._device) for k, v in packet.tensors.items()},
-                              assign=True)
-        return model.eval(), packet
+        try:
+            return self._actor.build(packet.tensors), packet
+        except ValueError as error:
+            raise WeightsError(f'v{packet.version}: {error}') from error
 
     def _restore(self, part) -> None:
-        self._model.load_state_dict(part.model('policy', like=self._model.state_dict()))
+        self._actor.load_state(part.model('policy', like=self._actor.model.state_dict()))
         self._version = int(part.interaction['policy']['version'])
         self._seq = int(part.interaction['policy']['seq'])
 
     def _snapshot(self) -> checkpointing.Part:
-        return {'models': {'policy': {k: v.detach().cpu().clone()
-                                      for k, v in self._model.state_dict().items()}},
+        return {'models': {'policy': self._actor.state()},
                 'interaction': {'policy': {'version': self._version, 'seq': self._seq}},
                 'params': checkpointing.node_params(self)}
 
@@ -207,6 +195,23 @@ class PolicyNode(Node):
         response.success = True
         response.message = 'acting' if self._acting else 'paused: stop command sent'
         return response
+
+    @staticmethod
+    def _refuse(values) -> str | None:
+        if values.sticky_min_s > values.sticky_max_s:
+            return (f'sticky_min_s ({values.sticky_min_s}) must not exceed sticky_max_s '
+                    f'({values.sticky_max_s}); set both in one call to move the range')
+        return None
+
+    def _apply(self, name: str, value) -> None:
+        """Live parameters, between ticks (the executor runs this and the hot path in turn)."""
+        if name == 'action_mode':
+            self._actor.set_action_mode(value)
+        elif name in ('sticky_min_s', 'sticky_max_s'):
+            self._actor.set_sticky_range(self.p.sticky_min_s, self.p.sticky_max_s)
+        else:  # a speed
+            self._limits = velocity_limits(self.p)
+        self.get_logger().info(f'{name} set to {value!r}')
 
     def _report(self) -> diagnostics.Report:
         values = {'acting': self._acting, 'policy_version': self._version,

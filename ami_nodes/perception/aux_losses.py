@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ami_nodes.action_space import ACTION_DIMS
+from ami_nodes.settings import setting
 
 ACTION_ONE_HOT_DIM = sum(ACTION_DIMS)
 
@@ -24,11 +25,16 @@ class AuxLossConfig:
     The defaults are the ones the offline probe was run with (docs/perception.md).
     """
 
-    predictive: float = 1.0
-    coherence: float = 0.1
-    variance: float = 1.0
-    covariance: float = 0.04
-    contrastive: float = 0.0
+    loss_predictive: float = setting(1.0, 'Weight of temporal predictive coding', 0.0, 100.0,
+                                     live=True)
+    loss_coherence: float = setting(0.1, 'Weight of action-gated temporal coherence',
+                                    0.0, 100.0, live=True)
+    loss_variance: float = setting(1.0, 'Weight of the VICReg variance (anti-collapse) term',
+                                   0.0, 100.0, live=True)
+    loss_covariance: float = setting(0.04, 'Weight of the VICReg covariance term', 0.0, 100.0,
+                                     live=True)
+    loss_contrastive: float = setting(0.0, 'Weight of the contrastive (near vs far steps) term',
+                                      0.0, 100.0, live=True)
     variance_target: float = 1.0
     contrastive_gap: int = 10
     contrastive_temperature: float = 0.1
@@ -114,20 +120,21 @@ class AuxLoss(nn.Module):
         """
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
-        if cfg.predictive and prediction is not None:
+        if cfg.loss_predictive and prediction is not None:
             terms['predictive'] = predictive_coding_loss(prediction, features)
-        if cfg.coherence:
+        if cfg.loss_coherence:
             terms['coherence'] = coherence_loss(features, prev_features, action_magnitude)
-        if (cfg.variance or cfg.covariance) and history.shape[0] + features.shape[0] >= 2:
+        if (cfg.loss_variance or cfg.loss_covariance) and history.shape[0] + features.shape[0] >= 2:
             batch = torch.cat([history.detach(), features], dim=0)
-            if cfg.variance:
+            if cfg.loss_variance:
                 terms['variance'] = variance_loss(batch, cfg.variance_target)
-            if cfg.covariance:
+            if cfg.loss_covariance:
                 terms['covariance'] = covariance_loss(batch)
-        if cfg.contrastive and history.shape[0] > cfg.contrastive_gap:
+        if cfg.loss_contrastive and history.shape[0] > cfg.contrastive_gap:
             negatives = history[:-cfg.contrastive_gap]
             terms['contrastive'] = contrastive_loss(features[:1], history[-1:], negatives, cfg.contrastive_temperature)
-        weights = {'predictive': cfg.predictive, 'coherence': cfg.coherence, 'variance': cfg.variance,
-                   'covariance': cfg.covariance, 'contrastive': cfg.contrastive}
+        weights = {'predictive': cfg.loss_predictive, 'coherence': cfg.loss_coherence,
+                   'variance': cfg.loss_variance, 'covariance': cfg.loss_covariance,
+                   'contrastive': cfg.loss_contrastive}
         total = sum((weights[name] * value for name, value in terms.items()), features.new_zeros(()))
         return total, {name: value.detach() for name, value in terms.items()}

@@ -23,6 +23,7 @@ from ami_nodes.perception.budget import BudgetController
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES, UNKNOWN_ACTION, FrameSet
 from ami_nodes.perception.objectives import AUX, OBJECTIVES, BatchObjective, ObjectiveConfig
+from ami_nodes.settings import assign, setting
 from ami_nodes.perception.preview import render_preview
 from ami_nodes.perception.stats import feature_summary
 
@@ -39,20 +40,32 @@ class OnlinePerceptionConfig:
     objectives.py over the live transition plus `replay_batch` replayed ones, augmented.
     `replay_policy` picks which transition the full frame set gives up (frame_set.py)."""
 
-    image_size: int = 84
-    feature_dim: int = 64
-    lr: float = 3e-4
-    train_every: int = 1
+    image_size: int = setting(84, 'Side of the square rgb8 input image (camera '
+                              'image_width/height)', 8, 4096)
+    feature_dim: int = setting(64, 'Size of the published feature vector', 1, 65536)
+    learning_rate: float = setting(3e-4, 'Adam learning rate of encoder and predictor',
+                                   0.0, 1.0, live=True)
+    train_every: int = setting(1, 'Train on every K-th frame (the start value in automatic '
+                               'mode)', 1, 1000, live=True)
     budget_s: float = 0.0
-    max_train_every: int = 64
-    ema_decay: float = 0.0
-    history_size: int = 64
+    max_train_every: int = setting(64, 'Largest K the automatic mode may choose', 1, 100000)
+    ema_decay: float = setting(0.0, 'Publish an EMA copy of the encoder (0 disables)',
+                               0.0, 0.99999)
+    history_size: int = setting(64, 'Recent feature vectors kept for the anti-collapse terms',
+                                2, 100000)
     stats_window: int = 256
-    replay_batch: int = 16
-    frame_set_size: int = 256
-    seed: int = 0
-    objective: str = AUX
-    replay_policy: str = 'prioritised'
+    replay_batch: int = setting(16, "Frames replayed from seed 000's loss-prioritised frame "
+                                'set in each training step, after the features went out (0: '
+                                'live frame only)', 0, 4096)
+    frame_set_size: int = setting(256, 'Frames kept in the loss-prioritised frame set',
+                                  1, 1000000)
+    seed: int = setting(0, 'Seed of the initial encoder weights', 0, 2**31 - 1)
+    objective: str = setting(AUX, "Training loss: 'aux' (the loss_* terms on the live frame) or "
+                             'a batch objective over replayed frames with augmentations '
+                             '(docs/perception.md)', choices=OBJECTIVES)
+    replay_policy: str = setting('prioritised', 'Which transition a full frame set gives up: '
+                                 "the lowest-loss one (seed 000), the oldest ('fifo') or the "
+                                 "most redundant ('minred')", choices=REPLAY_POLICIES)
     aux: AuxLossConfig = field(default_factory=AuxLossConfig)
     batch_objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
@@ -90,7 +103,7 @@ class OnlinePerception:
         self.ema_encoder = self._make_ema() if cfg.ema_decay > 0.0 else None
         heads = self.aux if self.objective is None else self.objective
         self.optimizer = torch.optim.Adam(
-            list(self.encoder.parameters()) + list(heads.parameters()), lr=cfg.lr)
+            list(self.encoder.parameters()) + list(heads.parameters()), lr=cfg.learning_rate)
         self.budget = (BudgetController(cfg.budget_s, cfg.train_every, max_every=cfg.max_train_every)
                        if cfg.budget_s > 0.0 else None)
         self.train_every = cfg.train_every
@@ -175,7 +188,7 @@ class OnlinePerception:
             prev = torch.cat([prev, replayed_prev])
             actions = torch.cat([actions, replayed_actions])
             magnitudes = torch.cat([magnitudes, replayed_magnitudes])
-        prediction = self.aux.predict(prev, actions) if self.config.aux.predictive else None
+        prediction = self.aux.predict(prev, actions) if self.config.aux.loss_predictive else None
         total, terms = self.aux(features, prediction, prev, magnitudes, history)
         errors = ((prev if prediction is None else prediction) - features).detach().pow(2).mean(dim=-1).cpu().numpy()
         if prediction is not None:
@@ -259,6 +272,23 @@ class OnlinePerception:
     def preview_image(self, frame: np.ndarray) -> np.ndarray:
         """Frame beside heat strips of f_t, the predictor's f_t and their error (HxWx3 uint8)."""
         return render_preview(frame, self._last_features, self._last_prediction)
+
+    def update_setting(self, name: str, value: float | int) -> None:
+        """Apply a changed live setting (or `budget_s`) from the next frame on."""
+        if name == 'budget_s':
+            self.config.budget_s = value
+            if self.budget is not None:
+                self.budget.budget_s = value
+            return
+        if not assign(name, value, self.config, self.config.aux):
+            raise KeyError(f'{name} is not a perception setting')
+        if name == 'learning_rate':
+            for group in self.optimizer.param_groups:
+                group['lr'] = value
+        elif name == 'train_every':
+            self.train_every = value
+            if self.budget is not None:
+                self.budget.train_every = value
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
         """Published encoder weights as plain CPU tensors (ready for safetensors)."""

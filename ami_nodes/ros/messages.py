@@ -2,7 +2,7 @@
 
 Standard types only, so `ros2 topic echo`, rqt and rosbag2 work with nothing to build:
 
-- image:      sensor_msgs/Image, rgb8.
+- image:      sensor_msgs/Image, rgb8 (read: rgb8, bgr8, rgba8, bgra8, mono8).
 - features:   sensor_msgs/Image, encoding 32FC1, height 1, width = feature size.
 - action:     sensor_msgs/JointState, one named entry per action head, position = index.
 - experience: sensor_msgs/JointState whose names label every field (self-describing).
@@ -10,7 +10,9 @@ Standard types only, so `ros2 topic echo`, rqt and rosbag2 work with nothing to 
 
 Every hot-path message keeps the header of the camera frame it derives from. Every input is
 untrusted: each decoder here refuses what it cannot use (wrong layout, NaN or infinite values,
-values out of range) with a MessageError, and never raises anything else.
+values out of range) with a MessageError, and never raises anything else. Images are
+converted with ROS 2's cv_bridge when it is installed (a ROS install), else by the numpy code
+here, which gives the same arrays (checked at import; tested without cv_bridge).
 """
 from __future__ import annotations
 
@@ -67,54 +69,123 @@ def ns_to_stamp(ns: int) -> Time:
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
-def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:
-    """An HxWx3 uint8 array as an rgb8 Image (copied from the buffer, not a list)."""
-    height, width = rgb.shape[:2]
-    msg = Image(header=header, height=height, width=width, encoding='rgb8',
-                is_bigendian=0, step=width * 3)
-    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+#: Image encodings image_to_rgb accepts, with their channel count.
+IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
+
+
+def _consistent_bridge():
+    """ROS 2's cv_bridge when it is installed and gives exactly the numpy path's results.
+
+    The check at import costs a few microseconds and keeps out the ROS 1 port on the package
+    index (`cv-bridge`), which imports but breaks on numpy 2.
+    """
+    try:
+        from cv_bridge import CvBridge
+        bridge = CvBridge()
+        probe = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+        for encoding in IMAGE_CHANNELS:
+            msg = _image_msg(probe[..., :IMAGE_CHANNELS[encoding]].squeeze(), encoding, Header())
+            if not np.array_equal(bridge.imgmsg_to_cv2(msg, 'rgb8'), _rgb_from_bytes(msg)):
+                return None
+        features = np.linspace(-1, 1, 5, dtype=np.float32).reshape(1, -1)
+        msg = _image_msg(features, FEATURES_ENCODING, Header())
+        if not np.array_equal(bridge.imgmsg_to_cv2(msg).reshape(-1), features.reshape(-1)):
+            return None
+        for pixels, encoding in ((probe[..., :3], 'rgb8'), (features, FEATURES_ENCODING)):
+            ours = _image_msg(pixels, encoding, Header())
+            theirs = bridge.cv2_to_imgmsg(np.ascontiguousarray(pixels), encoding=encoding,
+                                          header=Header())
+            if (bytes(theirs.data), theirs.step, theirs.encoding) != (
+                    bytes(ours.data), ours.step, ours.encoding):
+                return None
+        return bridge
+    except Exception:  # noqa: BLE001: any failure means "use the numpy path"
+        return None
+
+
+def _image_msg(pixels: np.ndarray, encoding: str, header: Header) -> Image:
+    """An Image of a contiguous HxW(xC) array, copied from the buffer (not a list)."""
+    pixels = np.ascontiguousarray(pixels)
+    msg = Image(header=header, height=pixels.shape[0], width=pixels.shape[1],
+                encoding=encoding, is_bigendian=0, step=pixels.strides[0])
+    msg.data = pixels.tobytes()
     return msg
 
 
+def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:
+    """An HxWx3 uint8 array as an rgb8 Image."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if BRIDGE is not None:
+        return BRIDGE.cv2_to_imgmsg(rgb, encoding='rgb8', header=header)
+    return _image_msg(rgb, 'rgb8', header)
+
+
 def image_to_rgb(msg: Image, width: int | None = None, height: int | None = None) -> np.ndarray:
-    """An rgb8 Image as an HxWx3 array; a wrong encoding or size is a MessageError."""
-    if msg.encoding != 'rgb8':
+    """An rgb8, bgr8, rgba8, bgra8 or mono8 Image as an HxWx3 RGB array (alpha dropped, gray
+    repeated); any other encoding, a wrong size or a data length that does not match
+    height x step is a MessageError. Row padding (step > width x channels) is skipped.
+    """
+    if msg.encoding not in IMAGE_CHANNELS:
         raise MessageError(
-            f"image has encoding '{msg.encoding}', expected 'rgb8': publish rgb8 "
-            f"(camera_node does) or convert it before this node")
+            f"image has encoding '{msg.encoding}', expected one of {sorted(IMAGE_CHANNELS)}: "
+            f"publish one of those (camera_node publishes rgb8) or convert it before this node")
     if (width is not None and msg.width != width) or (height is not None and msg.height != height):
         raise MessageError(
             f'image is {msg.width}x{msg.height}, expected {width}x{height}: set camera_node '
             f'image_width/image_height to match the model input')
     expected = msg.height * msg.step
-    if msg.step < msg.width * 3 or len(msg.data) != expected:
+    if msg.step < msg.width * IMAGE_CHANNELS[msg.encoding] or len(msg.data) != expected:
         raise MessageError(f'image data has {len(msg.data)} bytes, expected {expected} '
-                           f'(height {msg.height} x step {msg.step})')
+                           f'(height {msg.height} x step {msg.step}, step at least '
+                           f'{msg.width * IMAGE_CHANNELS[msg.encoding]} for '
+                           f'{msg.width} {msg.encoding} pixels)')
+    if BRIDGE is not None:
+        return BRIDGE.imgmsg_to_cv2(msg, 'rgb8')
+    return _rgb_from_bytes(msg)
+
+
+def _rgb_from_bytes(msg: Image) -> np.ndarray:
+    """The numpy path of image_to_rgb, for a message already checked (8-bit: no byte order)."""
+    channels = IMAGE_CHANNELS[msg.encoding]
     rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
-    return rows[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+    pixels = rows[:, :msg.width * channels].reshape(msg.height, msg.width, channels)
+    if msg.encoding == 'mono8':
+        return np.repeat(pixels, 3, axis=2)
+    if msg.encoding.startswith('bgr'):
+        return np.ascontiguousarray(pixels[..., 2::-1])
+    return np.ascontiguousarray(pixels[..., :3]) if channels == 4 else pixels
 
 
 def features_to_msg(features: np.ndarray, header: Header) -> Image:
     """A feature vector as a 1xD 32FC1 image (rqt_image_view can even show it as a strip)."""
-    vector = np.ascontiguousarray(features, dtype=np.float32).reshape(-1)
-    msg = Image(header=header, height=1, width=vector.size, encoding=FEATURES_ENCODING,
-                is_bigendian=0, step=vector.size * 4)
-    msg.data = vector.tobytes()
-    return msg
+    vector = np.ascontiguousarray(features, dtype=np.float32).reshape(1, -1)
+    if BRIDGE is not None:
+        return BRIDGE.cv2_to_imgmsg(vector, encoding=FEATURES_ENCODING, header=header)
+    return _image_msg(vector, FEATURES_ENCODING, header)
 
 
 def msg_to_features(msg: Image, feature_dim: int | None = None) -> np.ndarray:
-    """The feature vector of a 1xD 32FC1 image; anything else is a MessageError."""
-    if msg.encoding != FEATURES_ENCODING or msg.height != 1 or msg.is_bigendian:
-        raise MessageError(f"features must be a 1xD little-endian '{FEATURES_ENCODING}' image, "
-                           f"got {msg.height}x{msg.width} '{msg.encoding}'"
-                           f"{' big-endian' if msg.is_bigendian else ''}")
+    """The feature vector of a 1xD 32FC1 image, in either byte order, padding after the
+    values allowed; anything else (NaN or infinite values too) is a MessageError."""
+    if msg.encoding != FEATURES_ENCODING or msg.height != 1:
+        raise MessageError(f"features must be a 1xD '{FEATURES_ENCODING}' image, got "
+                           f"{msg.height}x{msg.width} '{msg.encoding}'")
     if feature_dim is not None and msg.width != feature_dim:
         raise MessageError(f'features have {msg.width} values, expected {feature_dim}: '
                            f'perception_node feature_dim and policy_node feature_dim must match')
-    if len(msg.data) != msg.width * 4:
-        raise MessageError(f'features carry {len(msg.data)} bytes, expected {msg.width * 4}')
-    return check_values(np.frombuffer(msg.data, dtype=np.float32).copy(), 'features')
+    if msg.step < msg.width * 4 or len(msg.data) != msg.step:
+        raise MessageError(f'features carry {len(msg.data)} bytes with step {msg.step}, '
+                           f'expected step = bytes >= {msg.width * 4} ({msg.width} float32)')
+    if BRIDGE is not None:
+        values = BRIDGE.imgmsg_to_cv2(msg).reshape(-1).astype(np.float32)
+    else:
+        order = '>' if msg.is_bigendian else '<'
+        values = np.frombuffer(msg.data, dtype=f'{order}f4', count=msg.width).astype(np.float32)
+    return check_values(values, 'features')
+
+
+#: cv_bridge where it exists and agrees with the numpy path; None: the numpy path.
+BRIDGE = _consistent_bridge()
 
 
 def action_to_msg(action: Sequence[int], header: Header) -> JointState:

@@ -1,14 +1,16 @@
-"""ami: status, pause, resume and save for a running system, from another terminal.
+"""ami: status, pause, resume, save and record for a running system; replay a recording.
 
-The pip install has no `ros2 service call`, so this offers the same through rclpy. Use the
-same ROS_DOMAIN_ID as the running system.
+The pip install has no `ros2 service call` or `ros2 bag`, so this offers the same through
+rclpy. Use the same ROS_DOMAIN_ID as the running system.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
+from pathlib import Path
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -32,11 +34,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         sub.add_argument('what', nargs='?', choices=sorted(WHAT), default='all')
     save = commands.add_parser('save', help='take a checkpoint now and wait until it is whole')
     save.add_argument('--timeout', type=float, default=60.0)
+    record = commands.add_parser('record', help='record topics to a rosbag2 MCAP folder '
+                                 '(ros2 bag info/play and Foxglove open it)')
+    record.add_argument('topics', nargs='*', help='topics to record (none: every topic)')
+    record.add_argument('-o', '--output', type=Path, required=True,
+                        help='new folder for metadata.yaml and the .mcap file')
+    record.add_argument('--duration', type=float, default=0.0,
+                        help='stop this many seconds after the first message (0: at Ctrl-C)')
+    replay = commands.add_parser('replay', help='pre-train the encoder offline on a '
+                                 "recording's image_raw; writes OUT/encoder.safetensors")
+    replay.add_argument('recording', type=Path, help='a recording folder or .mcap file')
+    replay.add_argument('-o', '--output', type=Path, required=True)
+    replay.add_argument('--epochs', type=int, default=1)
+    replay.add_argument('--topic', default='/image_raw', help='the image topic to train on')
+    replay.add_argument('--device', default='cpu', help='torch device (cpu, cuda, auto)')
+    replay.add_argument('--torch-threads', type=int, default=1)
     return parser.parse_args(argv)
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from ami_nodes.tools.record import record
+    rclpy.init()
+    node = rclpy.create_node('ami_record')
+    try:
+        counts = record(node, lambda t: rclpy.spin_once(node, timeout_sec=t), args.output,
+                        args.topics or None, args.duration)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print(json.dumps({'output': str(args.output), 'messages': counts}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == 'record':
+        return run_record(args)
+    if args.command == 'replay':
+        from ami_nodes.tools.replay import pretrain
+        print(json.dumps(pretrain(args.recording, args.output, args.epochs, args.topic,
+                                  device=args.device, torch_threads=args.torch_threads),
+                         indent=2))
+        return 0
     rclpy.init()
     node = rclpy.create_node('ami_cli')
     executor = SingleThreadedExecutor()

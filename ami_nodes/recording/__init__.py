@@ -1,0 +1,1 @@
+"""Recordings of the running system in the rosbag2 MCAP layout (no rclpy here)."""

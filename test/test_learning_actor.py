@@ -1,0 +1,111 @@
+"""The actor core: action modes, sticky holds on frame time, adopting decoded weights."""
+import numpy as np
+import pytest
+import torch
+
+from ami_nodes.action_space import ACTION_DIMS
+from ami_nodes.learning.actor import (UNIFORM_LOG_PROB, Actor, StickyRandom, hold_bounds_ns,
+                                      uniform_action)
+from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.persistence.weights import decode_weights, encode_weights
+
+torch.set_num_threads(1)
+TICK_NS = 50_000_000  # 20 Hz frame stamps
+
+
+def test_sticky_holds_each_action_for_its_drawn_duration():
+    sticky = StickyRandom(np.random.default_rng(7), 0.25, 2.0)
+    replay = np.random.default_rng(7)  # the same draws, made by hand
+    start_ns = 1_000_000_000
+    changes, expected_action, hold_end = [], None, None
+    for tick in range(2400):  # 120 s of frame time
+        stamp = start_ns + tick * TICK_NS
+        action = sticky(stamp)
+        if hold_end is None or stamp >= hold_end:
+            expected_action = uniform_action(replay)
+            hold = int(replay.integers(250_000_000, 2_000_000_000, endpoint=True))
+            hold_end = stamp + hold
+            changes.append((stamp, hold))
+        assert action == expected_action, tick
+        assert (sticky.hold_start_ns, sticky.hold_ns) == changes[-1]
+    holds = np.array([hold for _, hold in changes]) / 1e9
+    # every hold within the configured bounds; a new one starts on the first frame at or after
+    # the end of the previous one, so the gap between starts is the hold rounded up to a tick
+    assert holds.min() >= 0.25 and holds.max() <= 2.0
+    starts = np.array([stamp for stamp, _ in changes])
+    gaps = np.diff(starts)
+    assert np.all(gaps >= holds[:-1] * 1e9) and np.all(gaps < holds[:-1] * 1e9 + TICK_NS)
+    # uniform in [0.25, 2.0]: mean 1.125 s, so about 120 / 1.15 holds in 120 s
+    assert len(changes) > 80 and abs(holds.mean() - 1.125) < 0.15
+
+
+def test_sticky_bounds_are_configurable_and_checked():
+    sticky = StickyRandom(np.random.default_rng(3), 0.5, 0.5)
+    starts = [t for t in range(0, 10 * TICK_NS * 20, TICK_NS)
+              if sticky(t) is not None and sticky.hold_start_ns == t]
+    assert np.diff(starts).tolist() == [500_000_000] * (len(starts) - 1)  # exactly 10 ticks
+    assert hold_bounds_ns(0.25, 2.0) == (250_000_000, 2_000_000_000)
+    for low, high in ((0.0, 1.0), (2.0, 1.0), (-1.0, 1.0)):
+        with pytest.raises(ValueError, match='sticky_min_s'):
+            hold_bounds_ns(low, high)
+
+
+def test_sticky_restarts_when_stamps_go_back():
+    sticky = StickyRandom(np.random.default_rng(0), 2.0, 2.0)
+    sticky(10_000_000_000)
+    sticky(5_000_000_000)  # a restarted source: its clock is behind the hold's start
+    assert sticky.hold_start_ns == 5_000_000_000
+
+
+def test_action_modes_and_their_behaviour_log_probs():
+    features = np.zeros(16, dtype=np.float32)
+    actor = Actor(16, 8, 'sticky', seed=1)
+    held = {actor.decide(features, t * TICK_NS).action for t in range(4)}  # 0.15 s < 0.25 s
+    assert len(held) == 1
+    decision = actor.decide(features, 0)
+    assert decision.log_prob == UNIFORM_LOG_PROB == -np.log(np.prod(ACTION_DIMS))
+    actor.set_action_mode('uniform')
+    assert len({actor.decide(features, 0).action for _ in range(50)}) > 10
+    actor.set_action_mode('greedy')
+    greedy = actor.decide(features, 0)
+    assert greedy.log_prob != UNIFORM_LOG_PROB
+    assert {actor.decide(features, 0).action for _ in range(5)} == {greedy.action}
+    actor.set_action_mode('sample')
+    expected = actor.model.act(features).log_prob  # near uniform but not equal to it
+    assert actor.decide(features, 0).log_prob == pytest.approx(expected, abs=0.05)
+    with pytest.raises(ValueError, match='action_mode'):
+        actor.set_action_mode('random')
+
+
+def test_seed_fixes_initial_weights_and_sampling():
+    first, second = Actor(16, 8, 'sample', seed=5), Actor(16, 8, 'sample', seed=5)
+    for key, value in first.state().items():
+        assert torch.equal(value, second.state()[key])
+    features = np.ones(16, dtype=np.float32)
+    torch.manual_seed(9)
+    a = [first.decide(features, 0).action for _ in range(20)]
+    torch.manual_seed(9)
+    b = [second.decide(features, 0).action for _ in range(20)]
+    assert a == b
+    assert not torch.equal(Actor(16, 8, 'sample', seed=6).state()['actor.0.weight'],
+                           first.state()['actor.0.weight'])
+
+
+def test_build_adopts_decoded_weights_exactly_without_meta_tensors():
+    source = ActorCritic(16, ACTION_DIMS, 8)
+    packet = decode_weights(encode_weights(source.state_dict(), 3, 'm'), model='m')
+    actor = Actor(16, 8, 'greedy', seed=0)
+    model = actor.build(packet.tensors)
+    assert not model.training
+    assert all(t.device.type == 'cpu' for t in model.state_dict().values())
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value)
+    features = np.random.default_rng(0).normal(size=16).astype(np.float32)
+    before = actor.decide(features, 0)
+    actor.adopt(model)
+    after = actor.decide(features, 0)
+    expected = source.act(features, deterministic=True)
+    assert after.action == tuple(int(a) for a in expected.action)
+    assert after.value == pytest.approx(expected.value) and after.value != before.value
+    with pytest.raises(RuntimeError):  # a tensor set of the wrong shape is refused
+        actor.build(ActorCritic(16, ACTION_DIMS, 4).state_dict())
