@@ -136,7 +136,9 @@ class OscBridgeNode(Node):
     def _apply(self, name: str, value) -> None:
         if name == 'deadman_timeout':  # checked twice per timeout, so re-time the check
             self.destroy_timer(self._deadman_timer)
-            self._deadman_timer = self.create_timer(value / 2, self._check_deadman)
+            self._deadman_timer = self.create_timer(value / 2,
+                                                    self._errors.guard('deadman',
+                                                                       self._check_deadman))
         else:  # a speed
             self._limits = velocity_limits(self.p)
         self.get_logger().info(f'{name} set to {value!r}')
