@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import REPO, Watcher
+from ros_harness import REPO, Watcher, stop
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 from test_end_to_end import make_config, world_state
 
 from ami_nodes.persistence import latest_checkpoint, list_checkpoints, load_part
 from ami_nodes.ros import qos
-from ami_nodes.ros.messages import msg_to_experience
+from ami_nodes.ros.messages import msg_to_experience, stamp_to_ns
 
 pytestmark = pytest.mark.ros
 
@@ -28,16 +28,6 @@ def launch(config: Path, tmp_path: Path, log: Path, *extra: str) -> subprocess.P
          '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', str(tmp_path / 'runs'),
          '--status-period', '0', *extra],
         stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def stop(launcher: subprocess.Popen) -> None:
-    """Ctrl-C first (children stop cleanly), kill only if that hangs."""
-    if launcher.poll() is None:
-        launcher.send_signal(signal.SIGINT)
-        try:
-            launcher.wait(60)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
 
 
 def ami(*args: str) -> subprocess.CompletedProcess:
@@ -67,12 +57,14 @@ def test_save_pause_stop_and_resume(tmp_path):
         assert Path(saved.stdout.split('checkpoint saved: ')[1].strip()).is_dir()
 
         paused = ami('pause', 'acting')
+        paused_at_ns = time.time_ns()  # both services have answered: nothing acts after this
         assert paused.returncode == 0, paused
-        watcher.spin_for(1.0)
-        assert world_state(config)['held_inputs'] == {}, 'pausing must release every input'
+        assert watcher.spin_until(lambda: world_state(config)['held_inputs'] == {}, 10.0), \
+            'pausing must release every input'
+        watcher.spin_for(1.5)  # also drains what was queued while `ami` ran
+        late = [m for m in experience if stamp_to_ns(m.header.stamp) > paused_at_ns]
+        assert not late, f'a paused policy must not act: {len(late)} frames after the pause'
         count = len(experience)
-        watcher.spin_for(1.5)
-        assert len(experience) == count, 'a paused policy must not act'
         assert ami('resume', 'acting').returncode == 0
         assert watcher.spin_until(lambda: len(experience) > count + 10, 10.0)
         status = ami('status')
@@ -80,7 +72,7 @@ def test_save_pause_stop_and_resume(tmp_path):
         first.send_signal(signal.SIGINT)
         assert first.wait(90) == 0, log.read_text()[-3000:]
     finally:
-        stop(first)
+        stop(first, 60.0)
     assert 'final checkpoint: ' + str(root) in log.read_text()
     assert len(list_checkpoints(root)) == 2
     final = latest_checkpoint(root)
@@ -109,7 +101,7 @@ def test_save_pause_stop_and_resume(tmp_path):
         second.send_signal(signal.SIGINT)
         assert second.wait(90) == 0, log.read_text()[-3000:]
     finally:
-        stop(second)
+        stop(second, 60.0)
         watcher.close()
     text = log.read_text()
     for node in ('perception_node', 'policy_node', 'learner_node'):

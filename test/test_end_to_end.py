@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
-from ros_harness import REPO, Watcher
+from ros_harness import REPO, Watcher, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int64, UInt8MultiArray
 
@@ -68,12 +68,7 @@ def test_whole_system(tmp_path):
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(60)
     finally:
-        if launcher.poll() is None:  # a failed assert above: still stop the children cleanly
-            launcher.send_signal(signal.SIGINT)
-            try:
-                launcher.wait(60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
+        stop(launcher, 60.0)  # a failed assert above: still stop the children cleanly
         watcher.close()
     output = log.read_text()
 

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
-from ros_harness import REPO, Watcher, child_pid
+from ros_harness import REPO, Watcher, child_pid, stop
 from std_msgs.msg import Int64, String
 
 from ami_nodes.ros import qos
@@ -104,12 +104,7 @@ def test_killed_nodes_come_back_and_acting_never_waits_for_learning(tmp_path):
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(90)
     finally:
-        if launcher.poll() is None:
-            launcher.send_signal(signal.SIGINT)
-            try:
-                launcher.wait(60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
+        stop(launcher, 60.0)  # a failed assert above: still stop the children cleanly
         watcher.close()
     output = log.read_text()
     assert code == 0, output[-3000:]
