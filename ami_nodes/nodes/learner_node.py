@@ -12,7 +12,6 @@ import threading
 import time
 
 import torch
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -26,8 +25,8 @@ from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
                                     msg_to_reward)
-from ami_nodes.ros.errors import InputErrors
-from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
+from ami_nodes.ros.lifecycle import ManagedNode
+from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
@@ -66,25 +65,15 @@ LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss'
                 'lag_mean', 'lag_max', 'samples_dropped_lag', 'version')
 
 
-class LearnerNode(Node):
+class LearnerNode(ManagedNode):
+    """A managed node: configure builds the learner and loads the checkpoint, activate starts
+    learning, deactivate stops it, cleanup and shutdown take a final checkpoint."""
+
     def __init__(self) -> None:
-        super().__init__('learner_node')
-        self.p = declare(self, PARAMETERS, self._apply)
-        if configure_torch(self.p.device, self.p.torch_threads).type != 'cpu':
-            self.get_logger().warning('learner_node trains on the CPU; device is ignored here')
-        torch.manual_seed(self.p.seed)
-        values = vars(self.p)
-        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
-            LearnerConfig, values, ppo=config_from(PPOConfig, values)))
-        self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
+        super().__init__('learner_node', PARAMETERS, self._apply)
+        self.core: CuriosityPPOLearner | None = None
         self._train_lock = threading.Lock()
         self._updates = 0
-        self._errors = InputErrors(self.get_logger())
-        checkpointing.resume(self, self.p, self._restore)
-        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
-        self.checkpoints = checkpointing.CheckpointCoordinator(
-            self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
-            list(self.p.checkpoint_parts), self._snapshot, self._errors, self.p.run_name)
         self._learning = True
         self._reward = 0.0
         self._stats: dict = {}
@@ -93,10 +82,40 @@ class LearnerNode(Node):
         self._policy_version: int | None = None
         self._policy_behind_since: float | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._publish_pending = True
+        self.checkpoints: checkpointing.CheckpointCoordinator | None = None
 
-        self._weights_pub = self.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+    def build(self) -> None:
+        parts = checkpointing.check_parts(list(self.p.checkpoint_parts))
+        if configure_torch(self.p.device, self.p.torch_threads).type != 'cpu':
+            self.get_logger().warning('learner_node trains on the CPU; device is ignored here')
+        torch.manual_seed(self.p.seed)
+        values = vars(self.p)
+        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
+            LearnerConfig, values, ppo=config_from(PPOConfig, values)))
+        self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
+        self._updates, self._stats, self._policy_version = 0, {}, None
+        checkpointing.resume(self, self.p, self._restore)
+        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
+                                               self._updates)
+        if self.checkpoints is None:
+            self.checkpoints = checkpointing.CheckpointCoordinator(
+                self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
+                parts, self._snapshot, self.errors, self.p.run_name)
+        # The first weights wait for the policy's version (its first experience): after a
+        # restart, fresh or from a checkpoint, the policy may act with a newer version than
+        # ours, and the versions we ship must only ever rise.
+        self._publish_pending = True
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
+        self._thread.start()
+
+    def wire(self) -> None:
+        self._weights_pub = self.create_lifecycle_publisher(UInt8MultiArray, 'policy_weights',
+                                                            qos.LATCHED)
         self._scalar_pubs: dict[str, object] = {}
-        guard = self._errors.guard
+        guard = self.errors.guard
         self.create_subscription(JointState, 'experience',
                                  guard('experience', self._on_experience), qos.EXPERIENCE)
         self.create_subscription(Float32, 'reward', guard('reward', self._on_reward), qos.STREAM)
@@ -104,30 +123,44 @@ class LearnerNode(Node):
         self.create_service(Trigger, '~/save', guard('save', self._on_save))
         if self.p.checkpoint_period > 0:
             self.create_timer(self.p.checkpoint_period,
-                              guard('checkpoint_period', self.checkpoints.save_async))
+                              guard('checkpoint_period', self._periodic_checkpoint))
         self.create_timer(0.5, guard('policy_lag', self._check_policy_lag))
-        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
-        # The first weights wait for the policy's version (its first experience): after a
-        # restart, fresh or from a checkpoint, the policy may act with a newer version than
-        # ours, and the versions we ship must only ever rise.
-        self._publish_pending = True
-        self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
-        self._thread.start()
+
+    def save_and_drop(self) -> None:
+        """A final checkpoint (its snapshot is taken now; the parts of the other nodes are
+        gathered on a worker thread), then the training thread stops and the model goes.
+        After a stop signal the context is down and no other node could answer: none then."""
+        if self.context.ok():
+            name = self.checkpoints.save_async()
+            self.get_logger().info(f'final checkpoint {name} being saved' if name else
+                                   'a checkpoint is being saved already: no final one')
+        else:
+            self.get_logger().info('no final checkpoint: the ROS context is shut down')
+        self._stop.set()
+        self._thread.join(timeout=30.0)
+        self._log.close()
+        self.core = None
+
+    def _periodic_checkpoint(self) -> None:
+        if self.configured:
+            self.checkpoints.save_async()
 
     # --- subscriptions: append only --------------------------------------------------
     def _on_experience(self, msg: JointState) -> None:
+        if not self.active:
+            return
         try:
             exp = msg_to_experience(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report('experience', str(error))
+            self.errors.report('experience', str(error))
             return
         ahead_s = (exp.stamp_ns - self.get_clock().now().nanoseconds) / 1e9
         if ahead_s > MAX_STAMP_AHEAD_S:
             # A stamp from the future would make every real sample after it look late.
-            self._errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
+            self.errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
             return
         if exp.policy_version - self.core.version > MAX_VERSION_AHEAD:
-            self._errors.report('experience', f'policy_version {exp.policy_version} is more '
+            self.errors.report('experience', f'policy_version {exp.policy_version} is more '
                                 f'than {MAX_VERSION_AHEAD} above mine (v{self.core.version})')
             return
         self._experience_rate.tick()
@@ -141,18 +174,18 @@ class LearnerNode(Node):
         try:
             self._reward = msg_to_reward(msg)
         except MessageError as error:
-            self._errors.report('reward', str(error))
+            self.errors.report('reward', str(error))
 
     # --- training thread --------------------------------------------------------------
     def _train_loop(self) -> None:
-        train = self._errors.guard('training', self._train_once)
+        train = self.errors.guard('training', self._train_once)
         while not self._stop.is_set():
             train()
 
     def _train_once(self) -> None:
         """Train on the next ready rollout, if any (waits up to 0.2 s for one)."""
         rollout = self.buffer.pop(timeout=0.2)
-        if rollout is None or not self._learning:
+        if rollout is None or not (self.active and self._learning):
             return
         started = time.perf_counter()
         with self._train_lock:
@@ -184,7 +217,7 @@ class LearnerNode(Node):
         """Re-publish the newest weights if the policy keeps acting with an older version;
         renumber ours if it acts with a newer one (we restarted from a checkpoint)."""
         seen = self._policy_version
-        if seen is None:
+        if seen is None or not self.active:
             return
         if seen > self.core.version:
             with self._train_lock:
@@ -228,6 +261,10 @@ class LearnerNode(Node):
                     'params': checkpointing.node_params(self)}
 
     def _on_save(self, request: Trigger.Request, response: Trigger.Response):
+        if not self.configured:
+            response.success = False
+            response.message = f'not configured ({self.state_label()}): nothing to save'
+            return response
         name = self.checkpoints.save_async()
         response.success = bool(name)
         response.message = (f'saving checkpoint {name} in {self.p.checkpoint_dir}' if name
@@ -235,8 +272,10 @@ class LearnerNode(Node):
         return response
 
     def _apply(self, name: str, value) -> None:
-        """A live setting: the training thread reads it at its next update."""
-        self.core.update_setting(name, value)
+        """A live setting: the training thread reads it at its next update (configure builds
+        the learner from it when there is none)."""
+        if self.core is not None:
+            self.core.update_setting(name, value)
         self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
@@ -245,7 +284,7 @@ class LearnerNode(Node):
         response.message = 'learning' if self._learning else 'learning paused'
         return response
 
-    def _report(self) -> diagnostics.Report:
+    def report(self) -> diagnostics.Report:
         s = self._stats
         buffer = self.buffer.stats()
         values = {'learning': self._learning, 'version': self.core.version,
@@ -268,11 +307,6 @@ class LearnerNode(Node):
         if self._experience_rate.rate() == 0.0:
             return diagnostics.WARN, 'no experience arriving', values
         return diagnostics.OK, f'v{self.core.version}, {self._updates} updates', values
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30.0)
-        self._log.close()
 
 
 def main(args: list[str] | None = None) -> None:
