@@ -61,6 +61,7 @@ class PolicyNode(ManagedNode):
         self._limits = velocity_limits(self.p)
         self._acting = True
         self._seq = 0
+        self._idle_frames = 0  # features that arrived while inactive or paused: not acted on
         self._names = experience_names(self.p.feature_dim)
         self._tick_ms = RollingStats()
         self._latency_ms = RollingStats()
@@ -128,6 +129,7 @@ class PolicyNode(ManagedNode):
             self.errors.report('features', str(error))
             return
         if not (self.active and self._acting):
+            self._idle_frames += 1
             return
         header = msg.header
         stamp_ns = stamp_to_ns(header.stamp)
@@ -247,6 +249,7 @@ class PolicyNode(ManagedNode):
     def report(self) -> diagnostics.Report:
         values = {'acting': self._acting, 'policy_version': self._version,
                   'rate_hz': self._rate.rate(), 'ticks': self._seq,
+                  'idle_frames': self._idle_frames,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
         if not self._acting:

@@ -16,11 +16,16 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 from ami_nodes import system
-from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES, Control
+from lifecycle_msgs.msg import Transition
+
+from ami_nodes.tools.control import (ACTING_NODES, ACTING_SERVICES, LEARNING_NODES,
+                                     LEARNING_SERVICES, Control)
 from ami_nodes.tools.status import StatusCollector, format_screen
 
-WHAT = {'acting': ACTING_SERVICES, 'learning': LEARNING_SERVICES,
-        'all': ACTING_SERVICES + LEARNING_SERVICES}
+#: what -> (managed nodes, their SetBool pause services)
+WHAT = {'acting': (ACTING_NODES, ACTING_SERVICES),
+        'learning': (LEARNING_NODES, LEARNING_SERVICES),
+        'all': (ACTING_NODES + LEARNING_NODES, ACTING_SERVICES + LEARNING_SERVICES)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     status.add_argument('--wait', type=float, default=6.0,
                         help='most seconds to wait for every node\'s /diagnostics (once a second)')
     for name, verb in (('pause', 'pause'), ('resume', 'resume')):
-        sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both')
+        sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both '
+                                  '(lifecycle deactivate/activate)')
         sub.add_argument('what', nargs='?', choices=sorted(WHAT), default='all')
     save = commands.add_parser('save', help='take a checkpoint now and wait until it is whole')
     save.add_argument('--timeout', type=float, default=60.0)
@@ -96,9 +102,15 @@ def main(argv: list[str] | None = None) -> int:
             ok, answer = control.save(args.timeout)
             print(f'checkpoint saved: {answer}' if ok else answer)
             return 0 if ok else 1
-        answers = control.set_enabled(WHAT[args.what], args.command == 'resume')
+        nodes, services = WHAT[args.what]
+        if args.command == 'pause':
+            answers = control.transition(nodes, Transition.TRANSITION_DEACTIVATE)
+        else:  # activate, and undo a pause made through the SetBool services too
+            answers = control.transition(nodes, Transition.TRANSITION_ACTIVATE)
+            answers += control.set_enabled(services, True)
         print('\n'.join(answers))
-        return 0 if all('not available' not in a and 'no answer' not in a for a in answers) else 1
+        return 0 if all(not any(word in a for word in ('not available', 'no answer', 'failed'))
+                        for a in answers) else 1
     finally:
         executor.shutdown()
         spinner.join(timeout=5.0)
