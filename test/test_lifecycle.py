@@ -118,7 +118,7 @@ def test_learner_with_a_wrong_checkpoint_fails_configure_and_stays_alive(watcher
     log = tmp_path / 'learner.log'
     node = start_node('ami_nodes.nodes.learner_node', 'learner_node', {
         'autostart': 'false', 'checkpoint_dir': tmp_path, 'checkpoint': 'latest',
-        'log_dir': ''}, log=log)
+        'log_dir': tmp_path / 'runs'}, log=log)
     try:
         assert lifecycle_state(watcher, '/learner_node') == 'unconfigured'
         assert not change_state(watcher, '/learner_node', CONFIGURE)
