@@ -132,3 +132,26 @@ def test_learner_with_a_wrong_checkpoint_fails_configure_and_stays_alive(watcher
         assert 'Traceback' not in text
     finally:
         assert stop(node) == 0, log.read_text()
+
+
+def test_learner_cleanup_takes_a_final_checkpoint_and_configures_again(watcher, tmp_path):
+    from ami_nodes.persistence import latest_checkpoint
+    root = tmp_path / 'checkpoints'
+    log = tmp_path / 'learner.log'
+    node = start_node('ami_nodes.nodes.learner_node', 'learner_node', {
+        'checkpoint_dir': root, 'checkpoint_parts': '[learner_node]', 'checkpoint_period': 0.0,
+        'log_dir': tmp_path / 'runs'}, log=log)
+    try:
+        assert lifecycle_state(watcher, '/learner_node') == 'active'  # autostart
+        assert latest_checkpoint(root) is None
+        assert change_state(watcher, '/learner_node', DEACTIVATE)
+        assert change_state(watcher, '/learner_node', Transition.TRANSITION_CLEANUP)
+        assert lifecycle_state(watcher, '/learner_node') == 'unconfigured'
+        assert watcher.spin_until(lambda: latest_checkpoint(root) is not None, 30.0), \
+            log.read_text()
+        assert change_state(watcher, '/learner_node', CONFIGURE)
+        assert change_state(watcher, '/learner_node', ACTIVATE)
+        assert lifecycle_state(watcher, '/learner_node') == 'active'
+    finally:
+        assert stop(node) == 0, log.read_text()
+    assert 'final checkpoint' in log.read_text()
