@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import procmem
-from bench.machine import REPO, describe
+from bench.machine import REPO, describe, loadavg
 from bench.system_session import SystemSession
 
 NODES = ('camera_node', 'perception_node', 'policy_node', 'learner_node', 'osc_bridge_node')
@@ -154,6 +154,7 @@ def run(minutes: float, kill_min_s: float, kill_max_s: float, seed: int, out: Pa
     session = SystemSession(workdir, domain_id, {
         'learner_node': {'checkpoint_period': checkpoint_period_s}}, rss_period_s=3600.0)
     session.start()
+    load_at_start = loadavg()
     started = time.monotonic()
     sampler = MemorySampler(session.launcher.pid)
     kills: list[dict] = []
@@ -196,6 +197,7 @@ def run(minutes: float, kill_min_s: float, kill_max_s: float, seed: int, out: Pa
         'machine': describe(),
         'minutes': minutes, 'kill_every_s': [kill_min_s, kill_max_s], 'seed': seed,
         'checkpoint_period_s': checkpoint_period_s,
+        'loadavg_at_start_and_end': [load_at_start, loadavg()],
         'launcher_exit_code': code,
         'restarts': restarts_line.removeprefix('[ami_launch] restarts: '),
         'gave_up': 'stays down' in log,

@@ -110,8 +110,10 @@ def apply_in_process_ms(state: dict, repeats: int = 3) -> float:
     return float(np.median(times))
 
 
-def start_policy(hidden: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, '-m', 'ami_nodes.nodes.policy_node', '--ros-args',
+def start_policy(hidden: int, env: dict[str, str], log: Path,
+                 prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """policy_node, run through `prefix` (e.g. `ip netns exec NAME`: on another "host")."""
+    command = [*prefix, sys.executable, '-m', 'ami_nodes.nodes.policy_node', '--ros-args',
                '-r', '__node:=policy_node', '-p', f'hidden_size:={hidden}',
                '-p', f'feature_dim:={FEATURE_DIM}']
     return subprocess.Popen(command, stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO,
@@ -119,12 +121,12 @@ def start_policy(hidden: int, env: dict[str, str], log: Path) -> subprocess.Pope
 
 
 def measure_size(learner: Learner, target: int, repeats: int, tick_s: float, env: dict,
-                 log: Path) -> dict:
+                 log: Path, prefix: tuple[str, ...] = ()) -> dict:
     hidden = hidden_for(target)
     state = ActorCritic(FEATURE_DIM, ACTION_DIMS, hidden).state_dict()
     learner.versions.clear()  # what the previous size's policy_node reported
     learner.latency_ms.clear()
-    policy = start_policy(hidden, env, log)
+    policy = start_policy(hidden, env, log, prefix)
     try:
         if not learner.spin(60.0, lambda: learner.features.get_subscription_count() > 0
                             and any(v == -1 for _, v in learner.versions)):
@@ -175,16 +177,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument('--tick-seconds', type=float, default=4.0)
     parser.add_argument('--sizes', type=int, nargs='+', default=list(TARGET_BYTES))
     parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--policy-netns', default='',
+                        help='run policy_node in this network namespace (bench.fleet)')
+    parser.add_argument('--policy-peer', default='',
+                        help="this process's address, the policy's ROS_STATIC_PEERS")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as policy_node runs; more threads thrash on 2 shared cores
     os.environ.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
     if args.profile == 'on':
         os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(REPO / 'config' / 'fastdds_large_messages.xml')
-    os.environ.update(ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    os.environ['ROS_DOMAIN_ID'] = str(args.domain)
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    prefix = ('ip', 'netns', 'exec', args.policy_netns) if args.policy_netns else ()
+    policy_env = {**os.environ, **({'ROS_STATIC_PEERS': args.policy_peer}
+                                   if args.policy_peer else {})}
     learner = Learner(args.domain)
     try:
         rows = {str(size): measure_size(learner, size, args.repeats, args.tick_seconds,
-                                        dict(os.environ), args.out.with_suffix(f'.{size}.log'))
+                                        policy_env, args.out.with_suffix(f'.{size}.log'), prefix)
                 for size in args.sizes}
     finally:
         learner.close()

@@ -1,11 +1,13 @@
 """ros2 launch ami_nodes ami.launch.py [world:=true] [actuator:=osc|none] [config:=...]
+                                      [namespace:=NAME] [robots:=N]
 
 Starts the same processes as `ami_launch` (the pip path), from the same description in
-ami_nodes.system and the same parameters file. policy_node, osc_bridge_node, perception_node
-and learner_node are managed (lifecycle) nodes; their `autostart` parameter (default true, as
-nav2's lifecycle_manager calls it) configures and activates each at start, respawns included,
-so every node is active without a lifecycle manager. Set `autostart: false` in the parameters
-file to drive them with `ros2 lifecycle set` instead.
+ami_nodes.system (system.plan places every node: namespace, fleet) and the same parameters.
+policy_node, osc_bridge_node, perception_node and learner_node are managed (lifecycle) nodes;
+their `autostart` parameter (default true, as nav2's lifecycle_manager calls it) configures
+and activates each at start, respawns included, so every node is active without a lifecycle
+manager. Set `autostart: false` in the parameters file to drive them with
+`ros2 lifecycle set` instead.
 """
 import inspect
 import os
@@ -15,7 +17,6 @@ import yaml
 from launch import LaunchDescription
 from launch.actions import (DeclareLaunchArgument, ExecuteLocal, ExecuteProcess,
                             OpaqueFunction, SetEnvironmentVariable)
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -34,23 +35,21 @@ def _respawn() -> dict:
 
 
 def _nodes(context):
-    config = LaunchConfiguration('config').perform(context) or str(system.default_config())
-    actuator = LaunchConfiguration('actuator').perform(context)
-    shared = {name: LaunchConfiguration(name).perform(context)
-              for name in system.SHARED_FROM_ARGUMENTS}
-    shared['run_name'] = shared['run_name'] or default_run_name()
+    arguments = {a.name: LaunchConfiguration(a.name).perform(context)
+                 for a in system.LAUNCH_ARGUMENTS}
+    arguments['run_name'] = arguments['run_name'] or default_run_name()
+    config = arguments['config'] or str(system.default_config())
     with open(config) as stream:
-        description = yaml.safe_load(stream)
-    world_params = description.get(system.WORLD_SECTION, {}).get('ros__parameters', {})
+        plan = system.plan(yaml.safe_load(stream), arguments)
     actions = [ExecuteProcess(
         cmd=[sys.executable, '-m', 'ami_nodes.world.main',
-             *system.world_arguments(world_params)], name='ami_world',
-        output='screen', condition=IfCondition(LaunchConfiguration('world')), **_respawn())]
-    for spec in system.nodes_for(actuator):
+             *system.world_arguments(world.parameters)], name=world.name, output='screen',
+        **_respawn()) for world in plan.worlds]
+    for node in plan.nodes:
         actions.append(Node(
-            package=system.PACKAGE, executable=spec.executable, name=spec.name,
-            parameters=[config, shared], remappings=list(spec.remappings), output='screen',
-            **_respawn()))
+            package=system.PACKAGE, executable=node.spec.executable, name=node.spec.name,
+            namespace=node.namespace, parameters=[node.parameters],
+            remappings=list(node.remappings), output='screen', **_respawn()))
     return actions
 
 

@@ -49,3 +49,15 @@ def test_trains_on_experience_and_ships_versions(watcher, tmp_path):
     finally:
         assert stop(node) == 0
     assert 'refused experience: experience names do not follow' in log.read_text()
+
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='this machine has CUDA')
+def test_asking_for_cuda_without_a_gpu_stops_with_a_clear_error(tmp_path):
+    log = tmp_path / 'learner.log'
+    node = start_node('ami_nodes.nodes.learner_node', 'learner_node', {'device': 'cuda'}, log=log)
+    try:
+        code = node.wait(60)
+    finally:
+        stop(node)
+    assert code == 2, log.read_text()
+    assert "device is 'cuda' but torch sees no CUDA GPU" in log.read_text()

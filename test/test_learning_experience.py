@@ -96,7 +96,7 @@ def test_state_dict_round_trip_continues_the_stream():
     for s in [0, 1, 2, 3, 4, 5, 7]:  # one ready rollout, a run of 2, 7 pending
         buf.add(tr(s))
     state = buf.state_dict()
-    assert isinstance(state['run']['features'], torch.Tensor)
+    assert isinstance(state['sources']['']['run']['features'], torch.Tensor)
     clone = ExperienceBuffer(rollout_length=4, reorder_window=2, min_rollout_length=1)
     clone.load_state_dict(state)
     assert clone.stats() == buf.stats()
@@ -105,3 +105,40 @@ def test_state_dict_round_trip_continues_the_stream():
     rollouts = feed(clone, [6, 8, 9])
     assert rollouts[0].seq.tolist() == [4, 5, 6, 7] and clone.stats()['reordered'] == 1
     assert Rollout.from_state_dict(first.state_dict()).seq.tolist() == [0, 1, 2, 3]
+
+
+def test_sources_keep_their_own_numbering_and_counters():
+    """Two robots both counting from 0: interleaved, each still gives gap-free rollouts."""
+    buf = ExperienceBuffer(rollout_length=4, reorder_window=1, min_rollout_length=2)
+    rollouts = []
+    for s in range(9):
+        buf.add(tr(s), source='robot_0')
+        if s != 3:  # robot_1 loses seq 3 and later restarts its numbering
+            buf.add(tr(s), source='robot_1')
+        while (r := buf.pop()) is not None:
+            rollouts.append(r)
+    buf.add(tr(0, stamp=10**12), source='robot_1')
+    for r in rollouts:
+        assert np.all(np.diff(r.seq) == 1)
+    per_source = buf.source_stats()
+    assert per_source['robot_0']['gaps'] == 0 and per_source['robot_0']['rollouts'] == 2
+    assert per_source['robot_1']['gaps'] == 1 and per_source['robot_1']['missing'] == 1
+    assert per_source['robot_1']['restarts'] == 1 and per_source['robot_0']['restarts'] == 0
+    assert buf.stats()['received'] == 9 + 8 + 1
+    clone = ExperienceBuffer(rollout_length=4, reorder_window=1, min_rollout_length=2)
+    clone.load_state_dict(buf.state_dict())
+    assert clone.source_stats() == per_source
+
+
+def test_a_state_from_before_sources_loads_as_one_source():
+    buf = ExperienceBuffer(rollout_length=4, min_rollout_length=2)
+    for s in range(6):
+        buf.add(tr(s), source='experience')
+    stream = buf.state_dict()['sources']['experience']
+    legacy = {**stream, 'counters': {**stream['counters'], 'evicted': 0},
+              'ready': buf.state_dict()['ready']}
+    clone = ExperienceBuffer(rollout_length=4, min_rollout_length=2)
+    clone.load_state_dict(legacy, legacy_source='experience')
+    assert clone.source_stats() == buf.source_stats() and len(clone) == 1
+    clone.add(tr(6), source='experience')
+    assert clone.source_stats()['experience']['gaps'] == 0

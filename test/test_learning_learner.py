@@ -118,3 +118,23 @@ def test_a_learner_restored_behind_the_policy_continues_above_its_version():
     stats, _ = run(learner, ExperienceBuffer(rollout_length=32), TelevisionRoom(3), 65, seq0=100,
                    version=7)
     assert stats[0]['updated'] and stats[0]['samples_dropped_lag'] == 0 and learner.version == 9
+
+
+DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='no CUDA GPU on this machine'))]
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_trains_on_its_device_and_ships_cpu_weights(device):
+    learner = CuriosityPPOLearner(D, ACTION_DIMS, small_config(), device=device)
+    stats, _ = run(learner, ExperienceBuffer(rollout_length=32), TelevisionRoom(4), 97)
+    assert stats and stats[-1]['updated'] and learner.version == 1
+    assert {p.device.type for p in learner.actor_critic.parameters()} == {device}
+    assert {p.device.type for p in learner.curiosity.model.parameters()} == {device}
+    shipped = learner.policy_state_dict()
+    assert {t.device.type for t in shipped.values()} == {'cpu'}
+    policy = ActorCritic(D, ACTION_DIMS, 32)
+    policy.load_state_dict(shipped)  # a CPU policy node loads what a GPU learner ships
+    clone = CuriosityPPOLearner(D, ACTION_DIMS, small_config())  # and a CPU learner resumes it
+    clone.load_state_dict(learner.state_dict())
+    assert clone.version == 1

@@ -68,17 +68,62 @@ def test_launch_file_builds_from_the_system_description():
     tree = ast.parse((REPO / 'launch' / 'ami.launch.py').read_text())
     attributes = {f'{n.value.id}.{n.attr}' for n in ast.walk(tree)
                   if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
-    assert {'system.LAUNCH_ARGUMENTS', 'system.nodes_for', 'system.SHARED_FROM_ARGUMENTS',
-            'system.default_config', 'system.fastdds_profile', 'system.world_arguments'} <= attributes
+    assert {'system.LAUNCH_ARGUMENTS', 'system.plan', 'system.default_config',
+            'system.fastdds_profile', 'system.world_arguments'} <= attributes
 
 
 def test_launcher_node_command_matches_launch_parameters():
-    spec = system.NODES[0]
-    command = launcher.node_command(spec, Path('cfg.yaml'), launcher.parse_args([]))
-    assert command[command.index('--params-file') + 1] == 'cfg.yaml'
-    assert f'__node:={spec.name}' in command
+    plan = system.plan(CONFIG, vars(launcher.parse_args(['--namespace', 'lab'])))
+    node = plan.nodes[0]
+    command = launcher.node_command(node, Path('params.yaml'))
+    assert command[command.index('--params-file') + 1] == 'params.yaml'
+    assert f'__node:={node.spec.name}' in command and '__ns:=/lab' in command
+    sections = system.parameters_file(plan)
+    assert set(sections) == {f'/lab/{spec.name}' for spec in system.NODES}
     for name in system.SHARED_FROM_ARGUMENTS:
-        assert any(part.startswith(f'{name}:=') for part in command)
+        assert name in sections[node.fully_qualified_name]['ros__parameters']
+
+
+def test_a_fleet_places_a_stack_per_robot_and_one_learner():
+    plan = system.plan(CONFIG, vars(launcher.parse_args(['--robots', '2', '--namespace', 'f'])))
+    world = CONFIG[system.WORLD_SECTION]['ros__parameters']
+    assert [w.parameters['http_port'] for w in plan.worlds] == [world['http_port'],
+                                                                world['http_port'] + 1]
+    assert len({w.parameters['seed'] for w in plan.worlds}) == 2
+    names = {n.fully_qualified_name: n for n in plan.nodes}
+    assert '/f/learner_node' in names and '/f/robot_1/policy_node' in names
+    assert len(names) == 2 * (len(system.NODES) - 1) + 1
+    camera = names['/f/robot_1/camera_node'].parameters['video_device']
+    assert f":{world['http_port'] + 1}/" in camera
+    assert names['/f/robot_1/osc_bridge_node'].parameters['port'] == world['osc_port'] + 1
+    assert ('policy_weights', '/f/policy_weights') in names['/f/robot_0/policy_node'].remappings
+    learner = names['/f/learner_node'].parameters
+    assert learner['experience_topics'] == ['robot_0/experience', 'robot_1/experience']
+    assert 'robot_1-perception_node' in learner['checkpoint_parts']
+
+
+def test_a_section_named_by_full_name_sets_one_robot():
+    config = {**CONFIG, 'robot_1/camera_node': {'ros__parameters': {'video_device': '2'}}}
+    plan = system.plan(config, vars(launcher.parse_args(['--robots', '2', '--world', 'false'])))
+    cameras = {n.fully_qualified_name: n.parameters['video_device'] for n in plan.nodes
+               if n.spec.name == 'camera_node'}
+    assert cameras == {'/robot_0/camera_node': CONFIG['camera_node']['ros__parameters'][
+        'video_device'], '/robot_1/camera_node': '2'}
+
+
+def test_roles_split_a_fleet_between_hosts():
+    args = ['--robots', '2', '--role']
+    learner = system.plan(CONFIG, vars(launcher.parse_args([*args, 'learner'])))
+    robots = system.plan(CONFIG, vars(launcher.parse_args([*args, 'robots'])))
+    assert [n.fully_qualified_name for n in learner.nodes] == ['/learner_node'] and \
+        not learner.worlds
+    assert len(robots.worlds) == 2 and len(robots.nodes) == 2 * (len(system.NODES) - 1)
+    assert all(n.spec.name != system.LEARNER for n in robots.nodes)
+
+
+def test_robots_must_be_a_positive_count():
+    with pytest.raises(SystemExit):
+        launcher.parse_args(['--robots', '0'])
 
 
 def test_console_scripts_cover_every_node():

@@ -61,8 +61,9 @@ class Curiosity:
     """Forward model, its optimiser and the reward normaliser, trained online."""
 
     def __init__(self, feature_dim: int = 64, action_dims: Sequence[int] = ACTION_DIMS, hidden: int = 256,
-                 lr: float = 1e-3, epochs: int = 1, minibatch_size: int = 64, norm_horizon: int = 10_000) -> None:
-        self.model = ForwardDynamics(feature_dim, action_dims, hidden)
+                 lr: float = 1e-3, epochs: int = 1, minibatch_size: int = 64, norm_horizon: int = 10_000,
+                 device: torch.device | str = 'cpu') -> None:
+        self.model = ForwardDynamics(feature_dim, action_dims, hidden).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.epochs = epochs
         self.minibatch_size = minibatch_size
@@ -73,7 +74,7 @@ class Curiosity:
         """Raw errors and normalised intrinsic rewards, with the model as it is now; updates the
         normaliser with these errors first, so the first batch is already on a unit scale."""
         with torch.no_grad():
-            raw = self.model.errors(features, actions, next_features).numpy().astype(np.float64)
+            raw = self.model.errors(features, actions, next_features).cpu().numpy().astype(np.float64)
         self.error_stats.update(raw)
         normalised = (raw - self.error_stats.mean) / (self.error_stats.std + 1e-8)
         return raw.astype(np.float32), normalised.astype(np.float32)
@@ -83,7 +84,7 @@ class Curiosity:
         n = features.shape[0]
         losses = []
         for _ in range(self.epochs):
-            for idx in torch.randperm(n).split(self.minibatch_size):
+            for idx in torch.randperm(n, device=features.device).split(self.minibatch_size):
                 loss = self.model.errors(features[idx], actions[idx], next_features[idx]).mean()
                 self.optimizer.zero_grad()
                 loss.backward()

@@ -122,11 +122,41 @@ def unstack_transitions(stacked: dict[str, torch.Tensor]) -> list[Transition]:
 
 
 _COUNTERS = ('received', 'accepted', 'reordered', 'gaps', 'missing', 'late_dropped', 'restarts',
-             'rollouts', 'short_rollouts', 'discarded', 'evicted')
+             'rollouts', 'short_rollouts', 'discarded')
+
+
+class _Stream:
+    """One source's numbering: its open run, out-of-order arrivals and counters."""
+
+    def __init__(self) -> None:
+        self.run: list[Transition] = []  # consecutive, ends at next_seq - 1
+        self.pending: dict[int, Transition] = {}  # arrived ahead of a missing seq
+        self.next_seq: int | None = None
+        self.last_stamp = -1
+        self.counters = {name: 0 for name in _COUNTERS}
+
+    def state_dict(self) -> dict:
+        return {'counters': dict(self.counters),
+                'next_seq': -1 if self.next_seq is None else self.next_seq,
+                'last_stamp': self.last_stamp,
+                'run': stack_transitions(self.run),
+                'pending': stack_transitions(sorted(self.pending.values(), key=lambda t: t.seq))}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.counters = {name: int(state['counters'].get(name, 0)) for name in _COUNTERS}
+        self.next_seq = None if int(state['next_seq']) < 0 else int(state['next_seq'])
+        self.last_stamp = int(state['last_stamp'])
+        self.run = unstack_transitions(state['run'])
+        self.pending = {t.seq: t for t in unstack_transitions(state['pending'])}
 
 
 class ExperienceBuffer:
-    """Thread-safe: the subscription callback calls `add`, the training thread calls `pop`."""
+    """Thread-safe: the subscription callback calls `add`, the training thread calls `pop`.
+
+    Several sources (the robots of a fleet) may feed one buffer: each has its own numbering,
+    so holes, late arrivals and restarts are judged and counted per source, and a rollout
+    never mixes two sources. Ready rollouts from all sources share one queue, oldest first.
+    """
 
     def __init__(self, rollout_length: int = 128, reorder_window: int = 4, min_rollout_length: int = 16,
                  max_rollouts: int = 32) -> None:
@@ -137,38 +167,36 @@ class ExperienceBuffer:
         self.min_rollout_length = min_rollout_length
         self.max_rollouts = max_rollouts
         self._cond = threading.Condition()
-        self._run: list[Transition] = []  # consecutive, ends at next_seq - 1
-        self._pending: dict[int, Transition] = {}  # arrived ahead of a missing seq
+        self._streams: dict[str, _Stream] = {}
         self._ready: deque[list[Transition]] = deque()  # each T+1 transitions (last = bootstrap)
-        self._next_seq: int | None = None
-        self._last_stamp = -1
-        self.counters = {name: 0 for name in _COUNTERS}
+        self._evicted = 0
 
-    def add(self, transition: Transition) -> None:
+    def add(self, transition: Transition, source: str = '') -> None:
         with self._cond:
-            self.counters['received'] += 1
+            stream = self._streams.setdefault(source, _Stream())
+            stream.counters['received'] += 1
             seq = int(transition.seq)
-            if self._next_seq is None:
-                self._start(transition)
-            elif seq == self._next_seq:
-                if self._pending:
-                    self.counters['reordered'] += 1
-                self._accept(transition)
-                self._drain_pending()
-            elif seq < self._next_seq:
-                if transition.stamp_ns > self._last_stamp:
-                    self.counters['restarts'] += 1
-                    self._close_run()
-                    self._pending.clear()
-                    self._start(transition)
+            if stream.next_seq is None:
+                self._start(stream, transition)
+            elif seq == stream.next_seq:
+                if stream.pending:
+                    stream.counters['reordered'] += 1
+                self._accept(stream, transition)
+                self._drain_pending(stream)
+            elif seq < stream.next_seq:
+                if transition.stamp_ns > stream.last_stamp:
+                    stream.counters['restarts'] += 1
+                    self._close_run(stream)
+                    stream.pending.clear()
+                    self._start(stream, transition)
                 else:
-                    self.counters['late_dropped'] += 1
-            elif seq in self._pending:
-                self.counters['late_dropped'] += 1
+                    stream.counters['late_dropped'] += 1
+            elif seq in stream.pending:
+                stream.counters['late_dropped'] += 1
             else:
-                self._pending[seq] = transition
-                if seq - self._next_seq > self.reorder_window:
-                    self._skip_gap()
+                stream.pending[seq] = transition
+                if seq - stream.next_seq > self.reorder_window:
+                    self._skip_gap(stream)
             self._cond.notify_all()
 
     def pop(self, timeout: float | None = 0.0) -> Rollout | None:
@@ -186,69 +214,76 @@ class ExperienceBuffer:
             return len(self._ready)
 
     def stats(self) -> dict[str, int]:
+        """Counters summed over every source, plus the shared queue."""
         with self._cond:
-            return {**self.counters, 'ready': len(self._ready), 'run_length': len(self._run),
-                    'pending': len(self._pending)}
+            totals = {name: sum(s.counters[name] for s in self._streams.values())
+                      for name in _COUNTERS}
+            return {**totals, 'evicted': self._evicted, 'ready': len(self._ready),
+                    'run_length': sum(len(s.run) for s in self._streams.values()),
+                    'pending': sum(len(s.pending) for s in self._streams.values())}
 
-    def _start(self, transition: Transition) -> None:
-        self._run = []
-        self._accept(transition)
+    def source_stats(self) -> dict[str, dict[str, int]]:
+        """Each source's own counters: which robot loses messages or restarts."""
+        with self._cond:
+            return {name: dict(s.counters) for name, s in self._streams.items()}
 
-    def _accept(self, transition: Transition) -> None:
-        self.counters['accepted'] += 1
-        self._run.append(transition)
-        self._next_seq = int(transition.seq) + 1
-        self._last_stamp = max(self._last_stamp, int(transition.stamp_ns))
-        if len(self._run) == self.rollout_length + 1:
-            self._emit(self._run)
-            self._run = [self._run[-1]]
+    def _start(self, stream: _Stream, transition: Transition) -> None:
+        stream.run = []
+        self._accept(stream, transition)
 
-    def _drain_pending(self) -> None:
-        while self._next_seq in self._pending:
-            self._accept(self._pending.pop(self._next_seq))
+    def _accept(self, stream: _Stream, transition: Transition) -> None:
+        stream.counters['accepted'] += 1
+        stream.run.append(transition)
+        stream.next_seq = int(transition.seq) + 1
+        stream.last_stamp = max(stream.last_stamp, int(transition.stamp_ns))
+        if len(stream.run) == self.rollout_length + 1:
+            self._emit(stream, stream.run)
+            stream.run = [stream.run[-1]]
 
-    def _skip_gap(self) -> None:
+    def _drain_pending(self, stream: _Stream) -> None:
+        while stream.next_seq in stream.pending:
+            self._accept(stream, stream.pending.pop(stream.next_seq))
+
+    def _skip_gap(self, stream: _Stream) -> None:
         """Give up on the missing seqs: close the run, restart at the oldest pending one."""
-        while self._pending and max(self._pending) - self._next_seq > self.reorder_window:
-            resume = min(self._pending)
-            self.counters['gaps'] += 1
-            self.counters['missing'] += resume - self._next_seq
-            self._close_run()
-            self._start(self._pending.pop(resume))
-            self._drain_pending()
+        while stream.pending and max(stream.pending) - stream.next_seq > self.reorder_window:
+            resume = min(stream.pending)
+            stream.counters['gaps'] += 1
+            stream.counters['missing'] += resume - stream.next_seq
+            self._close_run(stream)
+            self._start(stream, stream.pending.pop(resume))
+            self._drain_pending(stream)
 
-    def _close_run(self) -> None:
+    def _close_run(self, stream: _Stream) -> None:
         """Truncate the run at a hole: its last transition becomes the bootstrap state."""
-        if len(self._run) - 1 >= self.min_rollout_length:
-            self.counters['short_rollouts'] += 1
-            self._emit(self._run)
+        if len(stream.run) - 1 >= self.min_rollout_length:
+            stream.counters['short_rollouts'] += 1
+            self._emit(stream, stream.run)
         else:
-            self.counters['discarded'] += len(self._run)
-        self._run = []
+            stream.counters['discarded'] += len(stream.run)
+        stream.run = []
 
-    def _emit(self, steps: list[Transition]) -> None:
+    def _emit(self, stream: _Stream, steps: list[Transition]) -> None:
         if len(self._ready) == self.max_rollouts:
             self._ready.popleft()
-            self.counters['evicted'] += 1
+            self._evicted += 1
         self._ready.append(list(steps))
-        self.counters['rollouts'] += 1
+        stream.counters['rollouts'] += 1
 
     def state_dict(self) -> dict:
         with self._cond:
-            return {
-                'counters': dict(self.counters),
-                'next_seq': -1 if self._next_seq is None else self._next_seq,
-                'last_stamp': self._last_stamp,
-                'run': stack_transitions(self._run),
-                'pending': stack_transitions(sorted(self._pending.values(), key=lambda t: t.seq)),
-                'ready': [stack_transitions(steps) for steps in self._ready],
-            }
+            return {'sources': {name: s.state_dict() for name, s in self._streams.items()},
+                    'evicted': self._evicted,
+                    'ready': [stack_transitions(steps) for steps in self._ready]}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, legacy_source: str = '') -> None:
+        """`legacy_source`: the source a one-stream state (written before sources) belongs to."""
         with self._cond:
-            self.counters = {name: int(state['counters'].get(name, 0)) for name in _COUNTERS}
-            self._next_seq = None if int(state['next_seq']) < 0 else int(state['next_seq'])
-            self._last_stamp = int(state['last_stamp'])
-            self._run = unstack_transitions(state['run'])
-            self._pending = {t.seq: t for t in unstack_transitions(state['pending'])}
+            self._streams = {}
+            sources = state['sources'] if 'sources' in state else {legacy_source: state}
+            for name, stream_state in sources.items():
+                self._streams[name] = _Stream()
+                self._streams[name].load_state_dict(stream_state)
+            self._evicted = int(state['evicted'] if 'evicted' in state
+                                else state['counters'].get('evicted', 0))
             self._ready = deque(unstack_transitions(s) for s in state['ready'])

@@ -69,10 +69,16 @@ class Segment:
         for f in fields(self):
             dtype = {'actions': torch.int64, 'policy_versions': torch.int64,
                      'terminated': torch.bool, 'truncated': torch.bool}.get(f.name, torch.float32)
-            setattr(self, f.name, torch.as_tensor(np.asarray(getattr(self, f.name)), dtype=dtype))
+            value = getattr(self, f.name)
+            setattr(self, f.name, torch.as_tensor(
+                value if isinstance(value, torch.Tensor) else np.asarray(value), dtype=dtype))
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
+
+    def to(self, device: torch.device) -> Segment:
+        """The same segment with every tensor on `device` (where the networks train)."""
+        return Segment(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
 def clipped_surrogate_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
@@ -121,7 +127,8 @@ class PPOTrainer:
     def update(self, batch: Segment | Sequence[Segment]) -> dict:
         """Train on the batch and bump the version; returns diagnostics."""
         cfg = self.config
-        segments = [s for s in ([batch] if isinstance(batch, Segment) else batch) if len(s)]
+        device = next(self.actor_critic.parameters()).device
+        segments = [s.to(device) for s in ([batch] if isinstance(batch, Segment) else batch) if len(s)]
         if not segments:
             return {'version': self.version, 'samples': 0, 'samples_used': 0, 'updated': False}
         parts = [self._targets(s) for s in segments]
@@ -168,7 +175,7 @@ class PPOTrainer:
         steps = 0
         for _ in range(cfg.epochs):
             kls = []
-            for idx in torch.randperm(features.shape[0]).split(cfg.minibatch_size):
+            for idx in torch.randperm(features.shape[0], device=features.device).split(cfg.minibatch_size):
                 log_prob, entropy, value = self.actor_critic.evaluate(features[idx], actions[idx])
                 log_ratio = log_prob - behaviour_lp[idx]
                 adv = advantages[idx]

@@ -28,6 +28,10 @@ class RollingStats:
         return float(np.percentile(np.fromiter(self._samples, dtype=np.float64), q))
 
     @property
+    def mean(self) -> float:
+        return float(np.mean(self._samples)) if self._samples else float('nan')
+
+    @property
     def p50(self) -> float:
         return self.percentile(50)
 

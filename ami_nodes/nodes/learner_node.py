@@ -2,8 +2,12 @@
 
 Subscriptions only append to a bounded buffer; a training thread pops ready rollouts, trains
 forward dynamics (intrinsic reward = its normalised prediction error) and PPO, and publishes
-the new policy weights on a reliable, transient-local topic. When the policy reports an older
+the new policy weights on a reliable, transient-local topic. When a policy reports an older
 version than the newest for a while (a late joiner, a lost sample), the newest is re-published.
+
+A fleet's learner reads several experience topics (one per robot, `experience_topics`): each
+is its own source in the buffer, so gaps, restarts and policy lag are counted per robot, and
+one policy, trained on all of them, is shipped to all.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
                                     msg_to_reward)
+from ami_nodes.ros.errors import ConfigureError
 from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
@@ -32,8 +37,10 @@ from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
 PARAMETERS = (
-    *torch_parameters('training (the learner trains on the CPU today)'),
+    *torch_parameters('training (weights are shipped as CPU tensors either way)'),
     Param('feature_dim', 64, 'Size of the feature vector in the experience', 1, 65536),
+    Param('experience_topics', ['experience'], 'Experience topics to learn from: one per robot '
+          'of a fleet (e.g. robot_0/experience), relative to this node\'s namespace'),
     Param('rollout_length', 128, 'Consecutive steps per PPO rollout', 2, 100000),
     *params_of(PPOConfig),
     *params_of(LearnerConfig),
@@ -65,6 +72,15 @@ LOGGED_STATS = ('intrinsic_reward_mean', 'prediction_error_mean', 'forward_loss'
                 'lag_mean', 'lag_max', 'samples_dropped_lag', 'version')
 
 
+class ExperienceSource:
+    """What the learner knows of one robot's experience stream."""
+
+    def __init__(self) -> None:
+        self.rate = RateMeter()
+        self.lag = RollingStats(500)  # learner version minus the acting version, on arrival
+        self.policy_version: int | None = None
+
+
 class LearnerNode(ManagedNode):
     """A managed node: configure builds the learner and loads the checkpoint, activate starts
     learning, deactivate stops it, cleanup and shutdown take a final checkpoint."""
@@ -78,8 +94,7 @@ class LearnerNode(ManagedNode):
         self._reward = 0.0
         self._stats: dict = {}
         self._update_ms = RollingStats(50)
-        self._experience_rate = RateMeter()
-        self._policy_version: int | None = None
+        self._sources = {topic: ExperienceSource() for topic in self.p.experience_topics}
         self._policy_behind_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,14 +103,17 @@ class LearnerNode(ManagedNode):
 
     def build(self) -> None:
         parts = checkpointing.check_parts(list(self.p.checkpoint_parts))
-        if configure_torch(self.p.device, self.p.torch_threads).type != 'cpu':
-            self.get_logger().warning('learner_node trains on the CPU; device is ignored here')
+        try:
+            device = configure_torch(self.p.device, self.p.torch_threads)
+        except ValueError as error:  # cuda asked for and absent: say so, do not guess
+            raise ConfigureError(f'cannot train: {error}') from error
+        self.get_logger().info(f'training on {device}')
         torch.manual_seed(self.p.seed)
         values = vars(self.p)
         self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
-            LearnerConfig, values, ppo=config_from(PPOConfig, values)))
+            LearnerConfig, values, ppo=config_from(PPOConfig, values)), device=device)
         self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
-        self._updates, self._stats, self._policy_version = 0, {}, None
+        self._updates, self._stats = 0, {}
         checkpointing.resume(self, self.p, self._restore)
         self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
                                                self._updates)
@@ -116,8 +134,9 @@ class LearnerNode(ManagedNode):
                                                             qos.LATCHED)
         self._scalar_pubs: dict[str, object] = {}
         guard = self.errors.guard
-        self.create_subscription(JointState, 'experience',
-                                 guard('experience', self._on_experience), qos.EXPERIENCE)
+        for topic in self._sources:
+            self.create_subscription(JointState, topic, guard(
+                topic, lambda msg, topic=topic: self._on_experience(msg, topic)), qos.EXPERIENCE)
         self.create_subscription(Float32, 'reward', guard('reward', self._on_reward), qos.STREAM)
         self.create_service(SetBool, '~/set_learning', guard('set_learning', self._on_set_learning))
         self.create_service(Trigger, '~/save', guard('save', self._on_save))
@@ -146,7 +165,7 @@ class LearnerNode(ManagedNode):
             self.checkpoints.save_async()
 
     # --- subscriptions: append only --------------------------------------------------
-    def _on_experience(self, msg: JointState) -> None:
+    def _on_experience(self, msg: JointState, topic: str) -> None:
         if not self.active:
             return
         try:
@@ -163,12 +182,14 @@ class LearnerNode(ManagedNode):
             self.errors.report('experience', f'policy_version {exp.policy_version} is more '
                                 f'than {MAX_VERSION_AHEAD} above mine (v{self.core.version})')
             return
-        self._experience_rate.tick()
-        self._policy_version = exp.policy_version
+        source = self._sources[topic]
+        source.rate.tick()
+        source.policy_version = exp.policy_version
+        source.lag.add(self.core.version - exp.policy_version)
         self.buffer.add(Transition(
             seq=exp.seq, stamp_ns=exp.stamp_ns, features=exp.features,
             action=list(exp.action), log_prob=exp.log_prob, value=exp.value,
-            policy_version=exp.policy_version, extrinsic_reward=self._reward))
+            policy_version=exp.policy_version, extrinsic_reward=self._reward), source=topic)
 
     def _on_reward(self, msg: Float32) -> None:
         try:
@@ -214,17 +235,19 @@ class LearnerNode(ManagedNode):
         self._scalar_pubs[name].publish(Float32(data=float(value)))
 
     def _check_policy_lag(self) -> None:
-        """Re-publish the newest weights if the policy keeps acting with an older version;
-        renumber ours if it acts with a newer one (we restarted from a checkpoint)."""
-        seen = self._policy_version
-        if seen is None or not self.active:
+        """Re-publish the newest weights if a policy keeps acting with an older version;
+        renumber ours if one acts with a newer one (we restarted from a checkpoint). A robot
+        whose experience stopped (stopped, or gone) is left out: its version is stale."""
+        seen = [s.policy_version for s in self._sources.values()
+                if s.policy_version is not None and s.rate.rate() > 0.0]
+        if not seen or not self.active:
             return
-        if seen > self.core.version:
+        if max(seen) > self.core.version:
             with self._train_lock:
                 restored = self.core.version
-                self.core.continue_above(seen)
+                self.core.continue_above(max(seen))
             self.get_logger().warning(
-                f'the policy acts with v{seen}, newer than my v{restored} (restored from a '
+                f'a policy acts with v{max(seen)}, newer than my v{restored} (restored from a '
                 f'checkpoint): shipping my weights as v{self.core.version}; what was learned '
                 'after that checkpoint is lost')
             self._publish_pending = True
@@ -232,12 +255,12 @@ class LearnerNode(ManagedNode):
             self._publish_pending = False
             self._publish_weights()
             return
-        if seen < self.core.version:
+        if min(seen) < self.core.version:
             now = time.monotonic()
             if self._policy_behind_since is None:
                 self._policy_behind_since = now
             elif now - self._policy_behind_since > self.p.republish_after:
-                self.get_logger().warning(f'policy still acts with v{seen}; '
+                self.get_logger().warning(f'a policy still acts with v{min(seen)}; '
                                        f're-publishing v{self.core.version}')
                 self._publish_weights()
                 self._policy_behind_since = now
@@ -246,7 +269,8 @@ class LearnerNode(ManagedNode):
 
     def _restore(self, part) -> None:
         self.core.load_state_dict(part.trainers['learner'])
-        self.buffer.load_state_dict(part.data['experience'])
+        self.buffer.load_state_dict(part.data['experience'],
+                                    legacy_source=self.p.experience_topics[0])
         self._updates = int(part.interaction['learner']['updates'])
 
     def _snapshot(self) -> checkpointing.Part:
@@ -287,9 +311,13 @@ class LearnerNode(ManagedNode):
     def report(self) -> diagnostics.Report:
         s = self._stats
         buffer = self.buffer.stats()
+        seen = [s.policy_version for s in self._sources.values() if s.policy_version is not None]
+        experience_hz = sum(s.rate.rate() for s in self._sources.values())
         values = {'learning': self._learning, 'version': self.core.version,
-                  'updates': self._updates, 'policy_version_seen': self._policy_version,
-                  'experience_hz': self._experience_rate.rate(),
+                  'updates': self._updates, 'device': self.core.device.type,
+                  'samples_trained': self.core.trainer.samples_trained,
+                  'policy_version_seen': min(seen) if seen else None,
+                  'experience_hz': experience_hz,
                   'intrinsic_reward': s.get('prediction_error_mean', float('nan')),
                   'forward_loss': s.get('forward_loss', float('nan')),
                   'policy_loss': s.get('policy_loss', float('nan')),
@@ -302,11 +330,28 @@ class LearnerNode(ManagedNode):
                   'late_dropped': buffer['late_dropped'],
                   'last_checkpoint': self.checkpoints.last,
                   'checkpoint_error': self.checkpoints.last_error}
+        values.update(self._source_values())
         if not self._learning:
             return diagnostics.OK, 'learning paused', values
-        if self._experience_rate.rate() == 0.0:
+        if experience_hz == 0.0:
             return diagnostics.WARN, 'no experience arriving', values
         return diagnostics.OK, f'v{self.core.version}, {self._updates} updates', values
+
+    def _source_values(self) -> dict[str, object]:
+        """Each robot's own numbers, keyed `robot_0/experience_hz` etc. (topic's namespace)."""
+        counters = self.buffer.source_stats()
+        values: dict[str, object] = {}
+        for topic, source in self._sources.items():
+            label = topic.rsplit('/', 1)[0] if '/' in topic else topic
+            counted = counters.get(topic, {})
+            values.update({f'{label}/experience_hz': source.rate.rate(),
+                           f'{label}/accepted': counted.get('accepted', 0),
+                           f'{label}/gaps': counted.get('gaps', 0),
+                           f'{label}/restarts': counted.get('restarts', 0),
+                           f'{label}/policy_version': source.policy_version,
+                           f'{label}/lag_mean': source.lag.mean,
+                           f'{label}/lag_p99': source.lag.p99})
+        return values
 
 
 def main(args: list[str] | None = None) -> None:

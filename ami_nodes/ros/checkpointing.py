@@ -1,13 +1,17 @@
 """Checkpoints across processes: the learner coordinates, every torch node writes its part.
 
 Protocol (standard types only): the coordinator reserves a name and publishes it on
-`/checkpoint/request` (std_msgs/String); each participant snapshots its state in its own
+`checkpoint/request` (std_msgs/String); each participant snapshots its state in its own
 executor thread (consistent with its hot path), writes its part on a worker thread and answers
-on `/checkpoint/done` (std_msgs/String, JSON). The coordinator finalizes the checkpoint when
+on `checkpoint/done` (std_msgs/String, JSON). The coordinator finalizes the checkpoint when
 every participant that was listening has answered, or aborts it, so a checkpoint in the root
 is always whole (ami_nodes.persistence.checkpoint). Anyone can publish on these topics, so a
 request must name a checkpoint the coordinator began, and a reply must be a well-formed JSON
 object from an expected part; anything else is refused and counted (docs/checkpoints.md).
+
+The topics are relative, so systems under different namespaces keep their checkpoints apart.
+A fleet's robots remap them into the fleet's namespace; a node's part is named by its path
+relative to the namespace where the request topic lives (`robot_0-policy_node`).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any, Callable
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from ami_nodes import system
 from ami_nodes.monitoring.training_log import TrainingLog
 from ami_nodes.persistence import (CheckpointStore, NodePart, PersistenceError,
                                    latest_checkpoint, load_part)
@@ -30,8 +35,8 @@ from ami_nodes.ros.errors import ConfigureError, InputErrors
 from ami_nodes.ros.messages import MessageError
 from ami_nodes.ros.params import Param
 
-REQUEST_TOPIC = '/checkpoint/request'
-DONE_TOPIC = '/checkpoint/done'
+REQUEST_TOPIC = 'checkpoint/request'
+DONE_TOPIC = 'checkpoint/done'
 
 PARAMETERS = (
     Param('checkpoint_dir', 'checkpoints', 'Folder of checkpoints (one sub-folder each)'),
@@ -85,6 +90,13 @@ def node_params(node: Node) -> dict[str, Any]:
     return {name: p.value for name, p in node.get_parameters_by_prefix('').items()}
 
 
+def part_name(node: Node) -> str:
+    """This node's part name in checkpoints: its path below the checkpoint protocol's namespace."""
+    request = node.resolve_topic_name(REQUEST_TOPIC)
+    protocol_namespace = request[:-len(REQUEST_TOPIC)]
+    return system.part_name(node.get_fully_qualified_name(), protocol_namespace)
+
+
 def resume(node: Node, p: SimpleNamespace, apply: Callable[[NodePart], None]) -> bool:
     """Load this node's part of a checkpoint and `apply` it; False when starting fresh.
 
@@ -101,7 +113,7 @@ def resume(node: Node, p: SimpleNamespace, apply: Callable[[NodePart], None]) ->
                                f'{p.checkpoint_dir!r} and none asked for')
         return False
     try:
-        part = load_part(CheckpointStore(p.checkpoint_dir).resolve(ref), node.get_name())
+        part = load_part(CheckpointStore(p.checkpoint_dir).resolve(ref), part_name(node))
         apply(part)
     except (PersistenceError, OSError, KeyError, ValueError, RuntimeError) as error:
         raise ConfigureError(
@@ -115,7 +127,7 @@ def resume(node: Node, p: SimpleNamespace, apply: Callable[[NodePart], None]) ->
 
 def training_log(node: Node, log_dir: str, run_name: str, resume_step: int) -> TrainingLog:
     """The node's TensorBoard log; a resumed run continues its curves from `resume_step`."""
-    return TrainingLog(log_dir or '.', node.get_name(), run_name=run_name or None,
+    return TrainingLog(log_dir or '.', part_name(node), run_name=run_name or None,
                        enabled=bool(log_dir), resume_step=resume_step,
                        on_error=lambda error: node.get_logger().error(
                            f'training log disabled: {error}'))
@@ -131,6 +143,7 @@ class CheckpointParticipant:
         self._node = node
         self._store = CheckpointStore(checkpoint_dir)
         self._snapshot = snapshot
+        self._part = part_name(node)
         self._errors = errors
         self._writing = threading.Lock()
         self._done = node.create_publisher(String, DONE_TOPIC, qos.STREAM)
@@ -148,7 +161,7 @@ class CheckpointParticipant:
             self._errors.report(REQUEST_TOPIC, f'checkpoint {name} was not begun under '
                                                f'{self._store.root}; not writing a part')
             return
-        if (self._store.staging / name / self._node.get_name()).exists():
+        if (self._store.staging / name / self._part).exists():
             self._errors.report(REQUEST_TOPIC, f'checkpoint {name}: my part is written '
                                                'already (a repeated request)')
             return
@@ -160,7 +173,7 @@ class CheckpointParticipant:
             part = self._snapshot()  # in the executor thread: consistent with the hot path
             if part is None:
                 self._writing.release()
-                self._done.publish(make_reply(name, self._node.get_name(),
+                self._done.publish(make_reply(name, self._part,
                                               'not configured: no state to save'))
                 return
             threading.Thread(target=self._write, args=(name, part), daemon=True).start()
@@ -171,13 +184,13 @@ class CheckpointParticipant:
     def _write(self, name: str, part: Part) -> None:
         error = ''
         try:
-            self._store.write_part(name, self._node.get_name(), **part)
+            self._store.write_part(name, self._part, **part)
         except (PersistenceError, OSError, ValueError) as failure:
             error = str(failure)
             self._node.get_logger().error(f'checkpoint {name}: could not write my part: {error}')
         finally:
             self._writing.release()
-        self._done.publish(make_reply(name, self._node.get_name(), error))
+        self._done.publish(make_reply(name, self._part, error))
 
 
 def check_parts(parts: list[str]) -> list[str]:
@@ -202,6 +215,7 @@ class CheckpointCoordinator:
         self._store = CheckpointStore(checkpoint_dir, keep=keep)
         self._timeout_s = timeout_s
         self._snapshot = snapshot
+        self._part = part_name(node)
         self._request = node.create_publisher(String, REQUEST_TOPIC, qos.STREAM)
         self._latest = node.create_publisher(String, '~/last_checkpoint', qos.LATCHED)
         self._result = node.create_publisher(String, '~/checkpoint_result', qos.LATCHED)
@@ -219,7 +233,7 @@ class CheckpointCoordinator:
         except MessageError as error:
             self._errors.report(DONE_TOPIC, str(error))
             return
-        if reply['node'] not in self._parts or reply['node'] == self._node.get_name():
+        if reply['node'] not in self._parts or reply['node'] == self._part:
             self._errors.report(DONE_TOPIC, f"reply from {reply['node']!r}, which is not one "
                                             f'of the parts {self._parts}')
             return
@@ -255,12 +269,12 @@ class CheckpointCoordinator:
             return self._save(name or self._store.begin(), self._snapshot())
 
     def _save(self, name: str, part: Part) -> Path | None:
-        others = [n for n in self._parts if n != self._node.get_name()]
+        others = [n for n in self._parts if n != self._part]
         with self._cond:
             self._answers[name] = {}
         self._request.publish(String(data=name))
         try:
-            self._store.write_part(name, self._node.get_name(), **part)
+            self._store.write_part(name, self._part, **part)
             with self._cond:
                 self._cond.wait_for(lambda: set(self._answers[name]) >= set(others),
                                     self._timeout_s)
@@ -271,7 +285,7 @@ class CheckpointCoordinator:
                 raise PersistenceError('; '.join(failed + [f'{n}: no answer within '
                                                            f'{self._timeout_s:g} s'
                                                            for n in missing]))
-            path = self._store.finalize(name, [self._node.get_name(), *others],
+            path = self._store.finalize(name, [self._part, *others],
                                          run=self._run_name)
         except (PersistenceError, OSError) as error:
             self._store.abort(name)

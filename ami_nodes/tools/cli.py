@@ -1,7 +1,7 @@
 """ami: status, pause, resume, save and record for a running system; replay a recording.
 
 The pip install has no `ros2 service call` or `ros2 bag`, so this offers the same through
-rclpy. Use the same ROS_DOMAIN_ID as the running system.
+rclpy. Use the same ROS_DOMAIN_ID as the running system, and its --namespace and --robots.
 """
 from __future__ import annotations
 
@@ -13,23 +13,22 @@ import time
 from pathlib import Path
 
 import rclpy
+from lifecycle_msgs.msg import Transition
 from rclpy.executors import SingleThreadedExecutor
 
 from ami_nodes import system
-from lifecycle_msgs.msg import Transition
-
-from ami_nodes.tools.control import (ACTING_NODES, ACTING_SERVICES, LEARNING_NODES,
-                                     LEARNING_SERVICES, Control)
+from ami_nodes.tools.control import Control
 from ami_nodes.tools.status import StatusCollector, format_screen
 
-#: what -> (managed nodes, their SetBool pause services)
-WHAT = {'acting': (ACTING_NODES, ACTING_SERVICES),
-        'learning': (LEARNING_NODES, LEARNING_SERVICES),
-        'all': (ACTING_NODES + LEARNING_NODES, ACTING_SERVICES + LEARNING_SERVICES)}
+WHAT = {'acting': ('acting',), 'learning': ('learning',), 'all': ('acting', 'learning')}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='ami', description=__doc__.splitlines()[0])
+    parser.add_argument('--namespace', default='', help='the system\'s namespace (ami_launch '
+                        '--namespace); empty: the root')
+    parser.add_argument('--robots', type=int, default=1,
+                        help='robots of the fleet (ami_launch --robots); 1: a single system')
     commands = parser.add_subparsers(dest='command', required=True)
     status = commands.add_parser('status', help='one screen: every node, rates, latency, losses')
     status.add_argument('--wait', type=float, default=6.0,
@@ -87,27 +86,30 @@ def main(argv: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     collector = StatusCollector(node) if args.command == 'status' else None
-    control = Control(node)
+    robots = system.robot_namespaces(args.namespace, args.robots)
+    control = Control(node, args.namespace, robots)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
         if args.command == 'status':
-            expected = {spec.name for spec in system.NODES}
+            expected = {system.join(args.namespace, system.LEARNER)} | {
+                system.join(robot, spec.name) for robot in robots for spec in system.NODES
+                if spec.name != system.LEARNER}
             deadline = time.monotonic() + args.wait
-            while time.monotonic() < deadline and not expected <= set(collector.snapshot()):
+            while time.monotonic() < deadline and \
+                    not expected <= set(collector.snapshot(args.namespace)):
                 time.sleep(0.1)
-            print(format_screen(collector.snapshot()))
-            return 0 if collector.snapshot() else 1
+            print(format_screen(collector.snapshot(args.namespace)))
+            return 0 if collector.snapshot(args.namespace) else 1
         if args.command == 'save':
             ok, answer = control.save(args.timeout)
             print(f'checkpoint saved: {answer}' if ok else answer)
             return 0 if ok else 1
-        nodes, services = WHAT[args.what]
         if args.command == 'pause':
-            answers = control.transition(nodes, Transition.TRANSITION_DEACTIVATE)
+            answers = control.transition(WHAT[args.what], Transition.TRANSITION_DEACTIVATE)
         else:  # activate, and undo a pause made through the SetBool services too
-            answers = control.transition(nodes, Transition.TRANSITION_ACTIVATE)
-            answers += control.set_enabled(services, True)
+            answers = control.transition(WHAT[args.what], Transition.TRANSITION_ACTIVATE)
+            answers += control.set_enabled(WHAT[args.what], True)
         print('\n'.join(answers))
         return 0 if all(not any(word in a for word in ('not available', 'no answer', 'failed'))
                         for a in answers) else 1

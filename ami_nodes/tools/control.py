@@ -12,30 +12,50 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
+from ami_nodes import system
 from ami_nodes.ros import qos
 
-LEARNER = '/learner_node'
 #: Services that pause or resume acting: the actor stops, and the bridge releases every input.
-ACTING_SERVICES = ('/policy_node/set_acting', '/osc_bridge_node/set_enabled')
-LEARNING_SERVICES = (f'{LEARNER}/set_learning',)
+ACTING_SERVICES = ('policy_node/set_acting', 'osc_bridge_node/set_enabled')
+LEARNING_SERVICES = (f'{system.LEARNER}/set_learning',)
 #: The managed nodes behind those services: `ami pause` deactivates them, `ami resume`
-#: activates them (lifecycle_msgs/srv/ChangeState on /<node>/change_state).
-ACTING_NODES = ('/policy_node', '/osc_bridge_node')
-LEARNING_NODES = (LEARNER,)
+#: activates them (lifecycle_msgs/srv/ChangeState on <node>/change_state).
+ACTING_NODES = ('policy_node', 'osc_bridge_node')
 #: transition id -> (its name, the state it leads to)
 TRANSITIONS = {Transition.TRANSITION_ACTIVATE: ('activate', State.PRIMARY_STATE_ACTIVE),
                Transition.TRANSITION_DEACTIVATE: ('deactivate', State.PRIMARY_STATE_INACTIVE)}
 
 
 class Control:
-    """Service calls against a running system; the node must be spun by someone else."""
+    """Service calls against a running system; the node must be spun by someone else.
 
-    def __init__(self, node: Node) -> None:
+    The system lives in `namespace`; its robots in `robot_namespaces` (the namespace itself
+    for a single robot, `<namespace>/robot_<i>` for a fleet).
+    """
+
+    def __init__(self, node: Node, namespace: str = '/',
+                 robot_namespaces: tuple[str, ...] | None = None) -> None:
         self._node = node
+        self._namespace = system.join(namespace)
+        self._robots = robot_namespaces or (self._namespace,)
+        self._learner = system.join(namespace, system.LEARNER)
         self._results: dict[str, dict] = {}
         self._result_arrived = threading.Condition()
-        node.create_subscription(String, f'{LEARNER}/checkpoint_result', self._on_result,
+        node.create_subscription(String, f'{self._learner}/checkpoint_result', self._on_result,
                                  qos.LATCHED)
+
+    def services(self, what: str) -> tuple[str, ...]:
+        """Absolute names of the `acting` or `learning` services of this system."""
+        if what == 'learning':
+            return tuple(system.join(self._namespace, name) for name in LEARNING_SERVICES)
+        return tuple(system.join(robot, name) for robot in self._robots
+                     for name in ACTING_SERVICES)
+
+    def nodes(self, what: str) -> tuple[str, ...]:
+        """Absolute names of the managed nodes that do the `acting` or the `learning`."""
+        if what == 'learning':
+            return (self._learner,)
+        return tuple(system.join(robot, name) for robot in self._robots for name in ACTING_NODES)
 
     def _on_result(self, msg: String) -> None:
         try:
@@ -73,13 +93,14 @@ class Control:
         finally:
             self._node.destroy_client(client)
 
-    def transition(self, nodes: tuple[str, ...], transition_id: int,
+    def transition(self, what: tuple[str, ...], transition_id: int,
                    timeout_s: float = 10.0) -> list[str]:
-        """Take each managed node through a lifecycle transition (as `ros2 lifecycle set`),
-        one line each; a node already in the goal state is left as it is."""
+        """Take the managed nodes of `what` ('acting', 'learning') through a lifecycle
+        transition, as `ros2 lifecycle set` does, one line each; a node already in the goal
+        state is left as it is."""
         label, goal = TRANSITIONS[transition_id]
         lines = []
-        for node in nodes:
+        for node in (node for part in what for node in self.nodes(part)):
             state = self._request(GetState, f'{node}/get_state', GetState.Request(), timeout_s)
             if isinstance(state, str):
                 lines.append(state)
@@ -97,17 +118,18 @@ class Control:
                                                     '; see its log and /diagnostics)'))
         return lines
 
-    def set_enabled(self, services: tuple[str, ...], enabled: bool,
+    def set_enabled(self, what: tuple[str, ...], enabled: bool,
                     timeout_s: float = 5.0) -> list[str]:
+        """Pause or resume `what`: any of 'acting' and 'learning'."""
         return [self._call(SetBool, name, SetBool.Request(data=enabled), timeout_s)
-                for name in services]
+                for part in what for name in self.services(part)]
 
     def save(self, timeout_s: float = 30.0) -> tuple[bool, str]:
         """Ask the learner for a checkpoint and wait until it is published whole.
 
         Returns (True, its folder) or (False, what went wrong).
         """
-        answer = self._call(Trigger, f'{LEARNER}/save', Trigger.Request(), 5.0)
+        answer = self._call(Trigger, f'{self._learner}/save', Trigger.Request(), 5.0)
         started = re.search(r'saving checkpoint (\S+)', answer)
         if started is None:
             return False, answer

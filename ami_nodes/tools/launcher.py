@@ -1,9 +1,10 @@
 """ami_launch: start the world and the five nodes from config/ami.yaml, without ros2 launch.
 
 The pip install has no `launch` or `ros2cli`, so this starts the same processes that
-launch/ami.launch.py starts (ami_nodes.system describes both), prefixes their output, prints
-a status line from /diagnostics, and on Ctrl-C, SIGTERM or --duration stops the nodes first
-(the OSC bridge releases every input), then the world.
+launch/ami.launch.py starts (ami_nodes.system describes and places both: --namespace,
+--robots N for a fleet), prefixes their output, prints a status line from /diagnostics, and
+on Ctrl-C, SIGTERM or --duration stops the nodes first (the OSC bridge releases every input),
+then the worlds.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -38,7 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='Stop after this many seconds (0: run until Ctrl-C)')
     parser.add_argument('--status-period', type=float, default=5.0,
                         help='Seconds between status lines (0: none)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.robots.isdigit() or int(args.robots) < 1:
+        parser.error(f'--robots must be a whole number of at least 1, got {args.robots!r}')
+    return args
 
 
 class Child:
@@ -131,15 +136,38 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def node_command(spec: system.NodeSpec, config: Path, args: argparse.Namespace) -> list[str]:
-    """The same command line ros2 launch builds: params file, then the shared arguments."""
-    command = [sys.executable, '-m', spec.module, '--ros-args', '-r', f'__node:={spec.name}',
-               '--params-file', str(config)]
-    for name in system.SHARED_FROM_ARGUMENTS:
-        command += ['-p', f'{name}:={json.dumps(str(getattr(args, name)))}']  # YAML string
-    for source, target in spec.remappings:
+def node_command(node: system.PlacedNode, params_file: Path) -> list[str]:
+    """The same command line ros2 launch builds: name, namespace, parameters, remappings.
+
+    `params_file` is system.parameters_file(plan) written out: its sections are keyed by
+    fully qualified names, so a node in a namespace finds its parameters.
+    """
+    command = [sys.executable, '-m', node.spec.module, '--ros-args',
+               '-r', f'__node:={node.spec.name}', '-r', f'__ns:={node.namespace}',
+               '--params-file', str(params_file)]
+    for source, target in node.remappings:
         command += ['-r', f'{source}:={target}']
     return command
+
+
+def write_parameters(plan: system.Plan, folder: Path) -> Path:
+    path = folder / 'parameters.yaml'
+    path.write_text(yaml.safe_dump(system.parameters_file(plan)))
+    return path
+
+
+def start_worlds(plan: system.Plan, env: dict[str, str]) -> list[Child] | None:
+    """Start every world and wait until each serves; None (all stopped) if one did not."""
+    worlds = [Child(world.name, [sys.executable, '-m', 'ami_nodes.world.main',
+                                 *system.world_arguments(world.parameters)], env)
+              for world in plan.worlds]
+    for world, child in zip(plan.worlds, worlds):
+        if not wait_for_world(world.parameters):
+            print(f'[ami_launch] {world.name} did not come up; see its output above', flush=True)
+            for started in worlds:
+                started.stop(5.0)
+            return None
+    return worlds
 
 
 def wait_for_world(params: dict, timeout_s: float = 15.0) -> bool:
@@ -158,28 +186,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.run_name = args.run_name or default_run_name()
     config = Path(args.config) if args.config else system.default_config()
-    description = yaml.safe_load(config.read_text())
+    plan = system.plan(yaml.safe_load(config.read_text()), vars(args))
     env = child_env()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    world = None
-    if args.world == 'true':
-        world_params = description.get(system.WORLD_SECTION, {}).get('ros__parameters', {})
-        world = Child('ami_world', [sys.executable, '-m', 'ami_nodes.world.main',
-                                    *system.world_arguments(world_params)], env)
-        if not wait_for_world(world_params):
-            print('[ami_launch] the world did not come up; see its output above', flush=True)
-            world.stop(5.0)
-            return 1
-    children = [Child(spec.name, node_command(spec, config, args), env)
-                for spec in system.nodes_for(args.actuator)]
+    worlds = start_worlds(plan, env)
+    if worlds is None:
+        return 1
+    run_folder = tempfile.TemporaryDirectory(prefix='ami_launch_')
+    params_file = write_parameters(plan, Path(run_folder.name))
+    children = [Child(node.fully_qualified_name.lstrip('/'), node_command(node, params_file), env)
+                for node in plan.nodes]
+    learner = next((c for c, node in zip(children, plan.nodes)
+                    if node.spec.name == system.LEARNER), None)
     print(f"[ami_launch] started {', '.join(c.name for c in children)}"
-          f"{' and ami_world' if world else ''}; Ctrl-C stops everything", flush=True)
+          f"{''.join(f' and {w.name}' for w in worlds)}; Ctrl-C stops everything", flush=True)
 
-    supervised = [*children, *([world] if world else [])]
-    monitor = SystemMonitor(args.status_period, supervised)
+    supervised = [*children, *worlds]
+    monitor = SystemMonitor(args.status_period, supervised, plan)
     started = time.monotonic()
     while not stop.is_set():
         now = time.monotonic()
@@ -190,14 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         monitor.maybe_print(now - started)
         stop.wait(0.2)
 
-    if any(c.name == 'learner_node' and c.alive for c in children):
+    if learner is not None and learner.alive:
         print(f'[ami_launch] final checkpoint: {monitor.final_checkpoint()}', flush=True)
     codes = {c.name: c.stop(timeout_s=20.0) for c in children}
     monitor.close()
-    if world is not None:
+    run_folder.cleanup()
+    for world in worlds:
         codes[world.name] = world.stop(timeout_s=5.0)
         held = (world.summary or {}).get('held_inputs')
-        print(f'[ami_launch] world saw inputs held at exit: {held}', flush=True)
+        print(f'[ami_launch] {world.name} saw inputs held at exit: {held}', flush=True)
     restarts = {c.name: c.tracker.restarts for c in supervised if c.tracker.restarts}
     if restarts:
         print(f'[ami_launch] restarts: {restarts}', flush=True)
@@ -215,7 +242,7 @@ class SystemMonitor:
     """An rclpy node of our own, in a background thread: status lines, the supervisor's
     report on /diagnostics, and the final save."""
 
-    def __init__(self, period_s: float, supervised: list[Child]) -> None:
+    def __init__(self, period_s: float, supervised: list[Child], plan: system.Plan) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
@@ -225,11 +252,13 @@ class SystemMonitor:
         self._period_s = period_s
         self._next = period_s
         self._supervised = supervised
+        self._plan = plan
         self._context = rclpy.Context()
         rclpy.init(context=self._context, signal_handler_options=rclpy.SignalHandlerOptions.NO)
-        self._node = rclpy.create_node('ami_launch', context=self._context)
+        self._node = rclpy.create_node('ami_launch', namespace=plan.namespace,
+                                       context=self._context)
         self.collector = StatusCollector(self._node)
-        self._control = Control(self._node)
+        self._control = Control(self._node, plan.namespace, plan.robot_namespaces)
         DiagnosticsPublisher(self._node, self._report)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self._node)
@@ -264,8 +293,9 @@ class SystemMonitor:
         from ami_nodes.tools.status import format_line
         if self._period_s > 0 and elapsed_s >= self._next:
             self._next += self._period_s
-            print(format_line(self.collector.snapshot(), elapsed_s, self.supervision()),
-                  flush=True)
+            print(format_line(self.collector.snapshot(self._plan.namespace), elapsed_s,
+                              self.supervision(), self._plan.namespace,
+                              self._plan.robot_namespaces), flush=True)
 
     def final_checkpoint(self) -> str:
         """Ask the learner for a checkpoint before anything stops (pamiq-core's final save)."""

@@ -1,4 +1,8 @@
-"""Collect /diagnostics from every node and render it as a status line or a screen."""
+"""Collect /diagnostics from every node and render it as a status line or a screen.
+
+/diagnostics is global (as ROS expects), so several systems may publish on it: each status
+is keyed by its node's fully qualified name (hardware_id), and a view keeps one namespace.
+"""
 from __future__ import annotations
 
 import threading
@@ -6,6 +10,8 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
+
+from ami_nodes import system
 
 LEVEL_NAMES = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 
@@ -33,15 +39,19 @@ class StatusCollector:
         now = time.monotonic()
         with self._lock:
             for status in msg.status:
-                if status.name in self._latest or len(self._latest) < self.MAX_NAMES:
-                    self._latest[status.name] = (now, status)
+                name = status.hardware_id or system.join(status.name)
+                if name in self._latest or len(self._latest) < self.MAX_NAMES:
+                    self._latest[name] = (now, status)
 
-    def snapshot(self) -> dict[str, tuple[float, dict[str, str], int, str]]:
-        """name -> (age in s, values, level, message)."""
+    def snapshot(self, namespace: str = '/') -> dict[str, tuple[float, dict[str, str], int, str]]:
+        """fully qualified node name -> (age in s, values, level, message), for the nodes
+        in `namespace` and below it."""
         now = time.monotonic()
+        root = system.join(namespace)
         with self._lock:
             return {name: (now - t, {kv.key: kv.value for kv in s.values}, level_of(s), s.message)
-                    for name, (t, s) in self._latest.items()}
+                    for name, (t, s) in self._latest.items()
+                    if root == '/' or name.startswith(root + '/')}
 
 
 def _get(snapshot: dict, node: str, key: str, default: str = '-') -> str:
@@ -49,37 +59,47 @@ def _get(snapshot: dict, node: str, key: str, default: str = '-') -> str:
     return entry[1].get(key, default) if entry else default
 
 
-def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = None) -> str:
-    """One line for the launcher's console, every few seconds (restarts when there were)."""
-    g = lambda node, key: _get(snapshot, node, key)  # noqa: E731
-    line = (f'[status {elapsed_s:5.0f}s] camera {g("camera_node", "rate_hz")} Hz'
-            f' | perception loss {g("perception_node", "aux_loss")} K={g("perception_node", "train_every")}'
-            f' step {g("perception_node", "step_ms_p50")} ms'
-            f' | policy v{g("policy_node", "policy_version")} {g("policy_node", "rate_hz")} Hz'
-            f' latency p50 {g("policy_node", "latency_ms_p50")} p99 {g("policy_node", "latency_ms_p99")} ms'
-            f' | learner v{g("learner_node", "version")} updates {g("learner_node", "updates")}'
-            f' reward {g("learner_node", "intrinsic_reward")}'
-            f' | osc {g("osc_bridge_node", "datagrams_sent")} sent')
+def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = None,
+                namespace: str = '/', robot_namespaces: tuple[str, ...] = ('/',)) -> str:
+    """The launcher's console every few seconds: the learner (and restarts when there were),
+    then one line per robot."""
+    learner = system.join(namespace, system.LEARNER)
+    line = (f'[status {elapsed_s:5.0f}s] learner v{_get(snapshot, learner, "version")}'
+            f' updates {_get(snapshot, learner, "updates")}'
+            f' experience {_get(snapshot, learner, "experience_hz")} Hz'
+            f' reward {_get(snapshot, learner, "intrinsic_reward")}')
     restarts = {key.split('/', 1)[1]: n for key, n in (supervision or {}).items()
                 if key.startswith('restarts/') and n}
     if restarts:
         line += ' | restarts ' + ' '.join(f'{name} {n}' for name, n in restarts.items())
     if supervision and supervision.get('down'):
         line += f" | down: {supervision['down']}"
-    return line
+    lines = [line]
+    for stack in robot_namespaces:
+        g = lambda node, key: _get(snapshot, system.join(stack, node), key)  # noqa: E731
+        label = stack.rsplit('/', 1)[-1] if len(robot_namespaces) > 1 else 'robot'
+        lines.append(
+            f'  {label}: camera {g("camera_node", "rate_hz")} Hz'
+            f' | perception loss {g("perception_node", "aux_loss")} K={g("perception_node", "train_every")}'
+            f' step {g("perception_node", "step_ms_p50")} ms'
+            f' | policy v{g("policy_node", "policy_version")} {g("policy_node", "rate_hz")} Hz'
+            f' latency p50 {g("policy_node", "latency_ms_p50")} p99 {g("policy_node", "latency_ms_p99")} ms'
+            f' | osc {g("osc_bridge_node", "datagrams_sent")} sent')
+    return '\n'.join(lines)
 
 
 def format_screen(snapshot: dict, stale_after_s: float = 3.0) -> str:
     """The `ami status` screen: every node, its health and the numbers that matter."""
     if not snapshot:
         return ('no node is publishing /diagnostics: is the system running, with the same '
-                'ROS_DOMAIN_ID as this terminal?')
+                'ROS_DOMAIN_ID (and --namespace) as this terminal?')
     lines = []
+    width = max(18, *(len(name) + 1 for name in snapshot))
     for name in sorted(snapshot):
         age, values, level, message = snapshot[name]
         state = 'STALE' if age > stale_after_s else LEVEL_NAMES.get(level, str(level))
-        lines.append(f'{name:<18} {state:<6} {message}')
+        lines.append(f'{name:<{width}} {state:<6} {message}')
         shown = {k: v for k, v in values.items() if v not in ('', 'nan')}
         body = '  '.join(f'{k}={v}' for k, v in shown.items())
-        lines.append(f'{"":<18} {body}')
+        lines.append(f'{"":<{width}} {body}')
     return '\n'.join(lines)

@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Any, Sequence
 
+from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.osc_server import OscInputServer
 from ami_nodes.world.runner import WorldRunner
 from ami_nodes.world.sim import World, WorldConfig
@@ -21,6 +22,13 @@ from ami_nodes.world.stream_server import StreamServer
 
 EXIT_BIND_ERROR = 2
 SUMMARY_PREFIX = 'AMI_WORLD_SUMMARY'
+
+
+def parse_bool(text: str) -> bool:
+    """'true'/'false' in any case, as YAML writes them and as world_arguments passes them on."""
+    if text.lower() not in ('true', 'false'):
+        raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+    return text.lower() == 'true'
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -31,6 +39,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--osc-port', type=int, default=9000, help='OSC UDP port, as VRChat (0 = any free)')
     parser.add_argument('--fps', type=float, default=defaults.fps)
     parser.add_argument('--seed', type=int, default=defaults.seed)
+    parser.add_argument('--layout', choices=LAYOUTS, default=defaults.layout,
+                        help='map generator: the small classic room or a multi-room map')
+    parser.add_argument('--noisy-tv', type=parse_bool, default=defaults.noisy_tv, metavar='{true,false}',
+                        help='add a wall patch whose look is random every frame')
     parser.add_argument('--width', type=int, default=defaults.width)
     parser.add_argument('--height', type=int, default=defaults.height)
     parser.add_argument('--duration', type=float, default=0.0, help='seconds to run; 0 = until a signal')
@@ -59,7 +71,8 @@ def bind_failed(what: str, error: OSError, hint: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='[ami_world] %(levelname)s %(message)s')
-    config = WorldConfig(seed=args.seed, width=args.width, height=args.height, fps=args.fps)
+    config = WorldConfig(seed=args.seed, layout=args.layout, noisy_tv=args.noisy_tv,
+                         width=args.width, height=args.height, fps=args.fps)
     world = World(config)
     lock = threading.Lock()
     try:
@@ -85,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         osc.start()
         stream.start()
         print(f'ami_world: streaming {stream.url()} (state {stream.url("/state")}), '
-              f'OSC on udp://{osc.address[0]}:{osc.address[1]}, seed {args.seed}, '
+              f'OSC on udp://{osc.address[0]}:{osc.address[1]}, seed {args.seed}, layout {args.layout}'
+              f'{" with a noisy TV" if args.noisy_tv else ""}, '
               f'{args.width}x{args.height} at {args.fps:g} fps', flush=True)
         runner.run(stop, args.duration)
         osc.stop()                         # no input may change the world after this point

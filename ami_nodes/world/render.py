@@ -1,7 +1,8 @@
 """A vectorised raycaster: one DDA ray per image column, numpy throughout.
 
-Rendering is a pure function of (pose, movers' states), so the same code serves the live
-stream and offline evaluation that renders views from arbitrary poses.
+Rendering is a pure function of (pose, movers' states, time), so the same code serves the live
+stream and offline evaluation that renders views from arbitrary poses. Time matters only for
+a noisy TV, whose texture is drawn from a generator seeded by (noise seed, time in ms).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ami_nodes.world.layout import FREE, WALL_COLOURS, Layout
+from ami_nodes.world.layout import FREE, NOISY_TV_ID, WALL_COLOURS, Layout
 from ami_nodes.world.movers import MoverState
 
 EYE_HEIGHT = 0.5          # metres; walls are 1 m tall
@@ -18,6 +19,7 @@ NEAR_CLIP = 0.05          # metres; movers closer than this are not drawn
 FLOOR_SHADES = np.array([[92, 84, 74], [120, 112, 100]], dtype=np.float32)
 CEILING_SHADE = np.array([150, 170, 195], dtype=np.float32)
 _FAR = 1e30               # stands in for an infinite step length, without inf * 0 = nan
+NOISY_TV_BLOCKS = 4       # the screen shows a NOISY_TV_BLOCKS x NOISY_TV_BLOCKS grid per wall cell
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ def _fog(distance: np.ndarray) -> np.ndarray:
 class Raycaster:
     """Renders a `Layout` and its movers as a pinhole camera of `width` x `height` pixels."""
 
-    def __init__(self, layout: Layout, width: int, height: int, fov_deg: float = 66.0) -> None:
+    def __init__(self, layout: Layout, width: int, height: int, fov_deg: float = 66.0,
+                 noise_seed: int = 0) -> None:
         if width < 2 or height < 2:
             raise ValueError(f'image size {width}x{height} is too small')
         self._layout = layout
@@ -54,7 +57,8 @@ class Raycaster:
         self._half_fov_tan = math.tan(math.radians(fov_deg) / 2.0)
         self._focal = (width / 2.0) / self._half_fov_tan
         self._camera_x = (2.0 * (np.arange(width) + 0.5) / width - 1.0) * self._half_fov_tan
-        self._wall_rgb = np.zeros((max(WALL_COLOURS) + 1, 3), dtype=np.float32)
+        self._noise_seed = noise_seed
+        self._wall_rgb = np.zeros((NOISY_TV_ID + 1, 3), dtype=np.float32)
         for colour_id, (_, rgb) in WALL_COLOURS.items():
             self._wall_rgb[colour_id] = rgb
 
@@ -62,14 +66,14 @@ class Raycaster:
     def centre_column(self) -> int:
         return self._width // 2
 
-    def render(self, pose: CameraPose, movers: list[MoverState]) -> np.ndarray:
-        """The view from `pose` as an (height, width, 3) uint8 RGB image."""
+    def render(self, pose: CameraPose, movers: list[MoverState], time: float = 0.0) -> np.ndarray:
+        """The view from `pose` at `time` as an (height, width, 3) uint8 RGB image."""
         self._layout.require_free(pose.x, pose.y)
         dir_x, dir_y = self._ray_directions(pose, self._camera_x)
         hits = self._cast(pose, dir_x, dir_y)
         eye = EYE_HEIGHT + pose.z
         image = self._floor_and_ceiling(pose, dir_x, dir_y, eye)
-        self._draw_walls(image, hits, eye)
+        self._draw_walls(image, hits, eye, time)
         depth = hits.distance.copy()
         for mover in self._far_to_near(pose, movers):
             self._draw_mover(image, depth, pose, mover, eye)
@@ -87,6 +91,12 @@ class Raycaster:
             if depth > NEAR_CLIP and covers and depth < nearest:
                 nearest_id, nearest = mover.entity_id, depth
         return nearest_id
+
+    def noisy_tv_fraction(self, pose: CameraPose) -> float:
+        """Fraction of image columns whose nearest wall is the noisy TV (movers ignored)."""
+        self._layout.require_free(pose.x, pose.y)
+        hits = self._cast(pose, *self._ray_directions(pose, self._camera_x))
+        return float(np.mean(hits.wall_id == NOISY_TV_ID))
 
     @staticmethod
     def _ray_directions(pose: CameraPose, camera_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +150,7 @@ class Raycaster:
         image[half:] = FLOOR_SHADES[checker] * _fog(floor_distance)[..., None]
         return image
 
-    def _draw_walls(self, image: np.ndarray, hits: _WallHits, eye: float) -> None:
+    def _draw_walls(self, image: np.ndarray, hits: _WallHits, eye: float, time: float) -> None:
         top = self._height / 2.0 - self._focal * (1.0 - eye) / hits.distance
         bottom = self._height / 2.0 + self._focal * eye / hits.distance
         row_centres = (np.arange(self._height) + 0.5)[:, None]
@@ -149,6 +159,23 @@ class Raycaster:
         shade = _fog(hits.distance) * np.where(hits.x_face, 1.0, 0.75) * np.where(edge, 0.55, 1.0)
         colour = self._wall_rgb[hits.wall_id] * shade[:, None]
         np.copyto(image, np.broadcast_to(colour[None, :, :], image.shape), where=covered[..., None])
+        screen = np.flatnonzero(hits.wall_id == NOISY_TV_ID)
+        if screen.size:
+            self._draw_noise(image, screen, covered, top, bottom, hits, time)
+
+    def _draw_noise(self, image: np.ndarray, columns: np.ndarray, covered: np.ndarray, top: np.ndarray,
+                    bottom: np.ndarray, hits: _WallHits, time: float) -> None:
+        """The noisy TV: random colour blocks and a random brightness, new every millisecond of time."""
+        rng = np.random.default_rng((self._noise_seed, int(round(time * 1000.0))))
+        blocks = rng.integers(0, 256, size=(NOISY_TV_BLOCKS, NOISY_TV_BLOCKS, 3)).astype(np.float32)
+        brightness = rng.uniform(0.3, 1.0)
+        rows, cols = np.nonzero(covered[:, columns])
+        cols = columns[cols]
+        v = (rows + 0.5 - top[cols]) / (bottom[cols] - top[cols])
+        u_index = np.minimum((hits.along[cols] * NOISY_TV_BLOCKS).astype(np.int64), NOISY_TV_BLOCKS - 1)
+        v_index = np.clip((v * NOISY_TV_BLOCKS).astype(np.int64), 0, NOISY_TV_BLOCKS - 1)
+        fog = _fog(hits.distance[cols])[:, None]
+        image[rows, cols] = blocks[u_index, v_index] * (brightness * fog)
 
     def _project(self, pose: CameraPose, mover: MoverState) -> tuple[float, float, float]:
         """Mover's depth along the heading, its centre column (pixel units) and half width in pixels."""

@@ -27,6 +27,7 @@ class WorldRunner:
         self._period = 1.0 / world.config.fps
         self._frame_index = -1
         self._late_ticks = 0
+        self._noisy_tv_frames = 0
         self._state: dict[str, Any] = {}
         self._state_lock = threading.Lock()
 
@@ -79,6 +80,8 @@ class WorldRunner:
         pose = world.pose
         in_view = world.in_view()
         visited = world.cells_visited
+        noisy_tv_in_view = world.noisy_tv_in_view()
+        self._noisy_tv_frames += noisy_tv_in_view
         return {
             'time': world.time,
             'wall_time': time.time(),
@@ -92,6 +95,10 @@ class WorldRunner:
             'in_view_name': world.entity_name(in_view),
             'held_inputs': world.held_inputs(),
             'jumps': world.jumps,
+            'layout': world.config.layout,
+            'noisy_tv': world.config.noisy_tv,
+            'noisy_tv_in_view': noisy_tv_in_view,
+            'noisy_tv_frames': self._noisy_tv_frames,   # frames 0..frame with the noisy TV in view
         }
 
 

@@ -11,13 +11,14 @@ import numpy as np
 
 from ami_nodes.actuation.vrchat_osc import OscValue
 from ami_nodes.world.inputs import HeldInputs
-from ami_nodes.world.layout import WALL_COLOURS, Layout, generate_layout
+from ami_nodes.world.layout import NOISY_TV_ID, WALL_COLOURS, Layout, make_layout
 from ami_nodes.world.movers import Mover, MoverState, place_movers
 from ami_nodes.world.render import CameraPose, Raycaster
 
 Pose = CameraPose
 AGENT_HALF_WIDTH = 0.2    # metres; the agent's footprint is a square this far each side of centre
 _MAX_SUBSTEP = 0.02       # seconds; keeps each collision step shorter than the agent's half width
+NOISY_TV_IN_VIEW = 0.1    # the noisy TV counts as in view when it fills at least this share of columns
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,9 @@ class WorldConfig:
     """Everything that shapes a world; two worlds with equal configs behave identically."""
 
     seed: int = 0
-    map_size: int = 12
+    layout: str = 'classic'    # one of layout.LAYOUTS
+    noisy_tv: bool = False
+    map_size: int = 12         # cells a side of the `classic` layout
     width: int = 160
     height: int = 120
     fps: float = 20.0
@@ -44,10 +47,11 @@ class World:
     def __init__(self, config: WorldConfig = WorldConfig()) -> None:
         self.config = config
         rng = np.random.default_rng(config.seed)
-        self.layout: Layout = generate_layout(rng, config.map_size)
+        self.layout: Layout = make_layout(config.layout, rng, config.map_size, config.noisy_tv)
         self.movers: list[Mover] = place_movers(
             self.layout, rng, config.moving_objects, first_id=max(WALL_COLOURS) + 1)
-        self._raycaster = Raycaster(self.layout, config.width, config.height, config.fov_deg)
+        self._raycaster = Raycaster(self.layout, config.width, config.height, config.fov_deg,
+                                    noise_seed=config.seed)
         self._inputs = HeldInputs()
         start_x, start_y = self.layout.start
         self._x, self._y = start_x + 0.5, start_y + 0.5
@@ -158,7 +162,14 @@ class World:
 
     def render(self, pose: Pose | None = None, time: float | None = None) -> np.ndarray:
         """RGB view (height, width, 3) uint8 from `pose` (default: the agent's) at `time` (default: now)."""
-        return self._raycaster.render(self.pose if pose is None else pose, self.mover_states(time))
+        t = self._time if time is None else time
+        return self._raycaster.render(self.pose if pose is None else pose, self.mover_states(t), t)
+
+    def noisy_tv_in_view(self, pose: Pose | None = None) -> bool:
+        """Whether the noisy TV fills at least NOISY_TV_IN_VIEW of the view's columns (False without one)."""
+        if not self.config.noisy_tv:
+            return False
+        return self._raycaster.noisy_tv_fraction(self.pose if pose is None else pose) >= NOISY_TV_IN_VIEW
 
     def in_view(self, pose: Pose | None = None) -> int:
         """Entity id (wall colour or mover) at the image's centre column."""
@@ -168,6 +179,8 @@ class World:
         """'wall:<colour>' or 'mover:<name>' for an id from `in_view`."""
         if entity_id in WALL_COLOURS:
             return f'wall:{WALL_COLOURS[entity_id][0]}'
+        if entity_id == NOISY_TV_ID:
+            return 'wall:noisy_tv'
         for mover in self.movers:
             if mover.entity_id == entity_id:
                 return f'mover:{mover.name}'

@@ -1,0 +1,202 @@
+"""The live system's core modules in one process, no ROS: fast iteration on exploration.
+
+Per tick of simulated time (1/fps s): the world renders, the frame is resized as camera_node
+does, the online perception encoder encodes (and trains every `perception_train_every`
+frames), the policy acts, the action becomes cmd_vel and VRChat inputs as the OSC bridge maps
+them, and the world steps. Experience goes through the learner's `ExperienceBuffer` into
+`CuriosityPPOLearner`, which trains as soon as it is ready and is acted with at once (policy
+lag 0). The random baselines need no features: they skip perception and learning, which do
+not change where the agent goes.
+
+What differs from the live system: no JPEG round trip; a fixed perception training period
+instead of the wall-clock budget; no policy lag; time is simulated, so nothing is ever late.
+Its numbers rank candidates; the evidence for the issue comes from the live system.
+
+    nice -n 10 python -m ami_nodes.eval.harness --policies curious uniform sticky --seeds 0 1 2 \\
+        --minutes 10 --layout rooms --out /tmp/harness.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ami_nodes.action_space import ACTION_DIMS, HEAD_CHOICES, HEAD_NAMES, VelocityLimits, action_to_velocity
+from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
+from ami_nodes.learning.actor import StickyRandom, uniform_action
+from ami_nodes.learning.experience import ExperienceBuffer, Transition
+from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
+from ami_nodes.learning.ppo import PPOConfig
+from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.world.layout import LAYOUTS
+from ami_nodes.world.sim import World, WorldConfig
+
+POLICIES = ('curious', 'uniform', 'sticky')
+# policy_node's sticky_min_s and sticky_max_s defaults (learning/actor.py holds the semantics)
+STICKY_MIN_S, STICKY_MAX_S = 0.25, 2.0
+REPORT_MINUTES = (2.0, 5.0, 10.0)
+HELD_OUT_SEEDS = 100           # world seeds from here on are for evaluations nobody tunes on
+CURVE_PERIOD_S = 5.0
+ACTION_SHARE_MINUTES = 2.0
+
+
+@dataclass
+class HarnessConfig:
+    """One run: a policy on one world for `minutes` of simulated time."""
+
+    policy: str = 'curious'
+    seed: int = 0
+    minutes: float = 10.0
+    layout: str = 'rooms'
+    noisy_tv: bool = False
+    fps: float = 20.0
+    image_size: int = 84
+    perception_train_every: int = 4
+    action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
+    rollout_length: int = 128
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+def run(config: HarnessConfig) -> dict:
+    """Run one policy; returns coverage at REPORT_MINUTES, the coverage curve and costs."""
+    if config.policy not in POLICIES:
+        raise ValueError(f'policy is {config.policy!r}; expected one of {POLICIES}')
+    torch.set_num_threads(1)   # one core, as each live node gets
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    world = World(WorldConfig(seed=config.seed, layout=config.layout, noisy_tv=config.noisy_tv, fps=config.fps))
+    limits = VelocityLimits()
+    curious = config.policy == 'curious'
+    perception = learner = buffer = None
+    if curious:
+        perception = OnlinePerception(OnlinePerceptionConfig(
+            image_size=config.image_size, train_every=config.perception_train_every, seed=config.seed))
+        learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
+        buffer = ExperienceBuffer(rollout_length=config.rollout_length)
+    sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
+    dt = 1.0 / config.fps
+    ticks = int(round(config.minutes * 60.0 * config.fps))
+    report_ticks = {int(round(m * 60.0 * config.fps)): m for m in REPORT_MINUTES if m <= config.minutes}
+    curve, coverage_at, learner_stats = [], {}, []
+    noisy_frames = 0
+    late_actions = []   # what the policy does in the last ACTION_SHARE_MINUTES, to see what it learnt
+    action: tuple[int, ...] | None = None
+    started = time.perf_counter()
+    for tick in range(ticks):
+        noisy_frames += world.noisy_tv_in_view()
+        if curious:
+            frame = cv2.resize(world.render(), (config.image_size, config.image_size), interpolation=cv2.INTER_AREA)
+            features = perception.step(frame, action).features
+            if tick % config.action_repeat == 0:   # experience is one step per decision
+                result = learner.actor_critic.act(features)
+                action = tuple(int(a) for a in result.action)
+                buffer.add(Transition(seq=tick // config.action_repeat, stamp_ns=int(world.time * 1e9),
+                                      features=features, action=np.asarray(action), log_prob=result.log_prob,
+                                      value=result.value, policy_version=learner.version))
+            while (rollout := buffer.pop()) is not None:
+                learner.add(rollout)
+                stats = learner.step()
+                if stats is not None:
+                    learner_stats.append({k: stats[k] for k in ('entropy', 'prediction_error_mean', 'version')
+                                          if k in stats} | {'t': world.time, **({'novelty_mean': stats['novelty_mean']}
+                                                                                 if 'novelty_mean' in stats else {})})
+        elif config.policy == 'sticky':
+            action = sticky(round(world.time * 1e9))
+        else:
+            action = uniform_action(rng)
+        for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
+            world.apply_input(address, value)
+        world.step(dt)
+        if ticks - tick <= ACTION_SHARE_MINUTES * 60.0 * config.fps:
+            late_actions.append(action)
+        if (tick + 1) % int(round(CURVE_PERIOD_S * config.fps)) == 0:
+            curve.append((round(world.time, 3), world.coverage()))
+        if tick + 1 in report_ticks:
+            coverage_at[str(report_ticks[tick + 1])] = world.coverage()
+    return {
+        'policy': config.policy, 'seed': config.seed, 'layout': config.layout, 'noisy_tv': config.noisy_tv,
+        'minutes': config.minutes, 'free_cells': world.free_cell_count, 'coverage': world.coverage(),
+        'coverage_at_minutes': coverage_at, 'curve': curve,
+        'noisy_tv_view_fraction': noisy_frames / max(ticks, 1),
+        'updates': learner.version if learner is not None else 0,
+        'last_entropy': learner_stats[-1]['entropy'] if learner_stats else None,
+        'late_action_share': action_share(np.array(late_actions)),
+        'learner': learner_stats[::max(1, len(learner_stats) // 20)],
+        'wall_s': time.perf_counter() - started,
+    }
+
+
+def action_share(actions: np.ndarray) -> dict[str, dict[str, float]]:
+    """For each head, the fraction of ticks each of its choices was taken."""
+    return {name: {choice: round(float(np.mean(actions[:, i] == c)), 3) for c, choice in enumerate(HEAD_CHOICES[name])}
+            for i, name in enumerate(HEAD_NAMES)} if len(actions) else {}
+
+
+def _learner_config(args: argparse.Namespace) -> LearnerConfig:
+    return LearnerConfig(
+        intrinsic_reward=args.reward, novelty_window=args.novelty_window, min_new_samples=args.min_new_samples,
+        ppo=PPOConfig(entropy_coef=args.entropy_coef, learning_rate=args.learning_rate, epochs=args.epochs))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--policies', nargs='+', choices=POLICIES, default=list(POLICIES))
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--minutes', type=float, default=10.0, help='simulated minutes per run')
+    parser.add_argument('--layout', choices=LAYOUTS, default='rooms')
+    parser.add_argument('--noisy-tv', action='store_true')
+    parser.add_argument('--reward', choices=INTRINSIC_REWARDS, default=LearnerConfig.intrinsic_reward)
+    parser.add_argument('--novelty-window', type=int, default=LearnerConfig.novelty_window)
+    parser.add_argument('--entropy-coef', type=float, default=PPOConfig.entropy_coef)
+    parser.add_argument('--learning-rate', type=float, default=PPOConfig.learning_rate)
+    parser.add_argument('--epochs', type=int, default=PPOConfig.epochs)
+    parser.add_argument('--rollout-length', type=int, default=128, help='as learner_node in config/ami.yaml')
+    parser.add_argument('--min-new-samples', type=int, default=LearnerConfig.min_new_samples)
+    parser.add_argument('--perception-train-every', type=int, default=4)
+    parser.add_argument('--action-repeat', type=int, default=1, help='curious: decide every N ticks')
+    parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
+    parser.add_argument('--out', type=Path, help='write the runs here as JSON')
+    args = parser.parse_args(argv)
+    if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
+        parser.error(f'world seeds >= {HELD_OUT_SEEDS} are held out for final evaluations (--held-out)')
+    return args
+
+
+def run_all(args: argparse.Namespace) -> list[dict]:
+    """Every policy on every seed, printing one line per run."""
+    runs = []
+    for seed in args.seeds:
+        for policy in args.policies:
+            config = HarnessConfig(policy=policy, seed=seed, minutes=args.minutes, layout=args.layout,
+                                   noisy_tv=args.noisy_tv, perception_train_every=args.perception_train_every,
+                                   action_repeat=args.action_repeat,
+                                   rollout_length=args.rollout_length, learner=_learner_config(args))
+            result = run(config)
+            result['settings'] = {k: v for k, v in vars(args).items() if k not in ('out', 'policies', 'seeds')}
+            runs.append(result)
+            print(f"{policy:8s} seed {seed}: coverage {result['coverage_at_minutes']} "
+                  f"noisy {result['noisy_tv_view_fraction']:.3f} updates {result['updates']} "
+                  f"entropy {result['last_entropy']} ({result['wall_s']:.0f} s) late actions {result['late_action_share']}",
+                  flush=True)
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    runs = run_all(args)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({'settings': {k: str(v) if isinstance(v, Path) else v
+                                                     for k, v in vars(args).items()}, 'runs': runs}, indent=1))
+    return runs
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,73 @@
+"""The in-process exploration harness and the evaluation's statistics (no ROS)."""
+import math
+
+import numpy as np
+import pytest
+
+from ami_nodes.eval import harness
+from ami_nodes.learning.actor import StickyRandom
+from ami_nodes.learning.learner import LearnerConfig
+
+
+def test_sticky_holds_each_action_for_a_duration_in_range():
+    sticky = StickyRandom(np.random.default_rng(0), harness.STICKY_MIN_S, harness.STICKY_MAX_S)
+    dt, actions = 0.05, []
+    for tick in range(4000):   # as the harness calls it: simulated time in ns
+        actions.append(sticky(round(tick * dt * 1e9)))
+    holds, run = [], 1
+    for previous, current in zip(actions, actions[1:]):
+        if current == previous:
+            run += 1
+        else:
+            holds.append(run * dt)
+            run = 1
+    # a hold can only look longer when two draws in a row give the same action (1 in 108)
+    assert min(holds) >= harness.STICKY_MIN_S - 1e-9
+    assert sum(h > harness.STICKY_MAX_S + dt for h in holds) <= 0.05 * len(holds)
+    assert np.mean(holds) == pytest.approx((harness.STICKY_MIN_S + harness.STICKY_MAX_S) / 2, rel=0.15)
+    assert len(set(actions)) > 50   # the actions themselves are spread over the 108
+
+
+@pytest.mark.parametrize('policy', harness.POLICIES)
+def test_a_short_run_reports_coverage_and_the_noisy_tv(policy):
+    config = harness.HarnessConfig(policy=policy, seed=1, minutes=2.0 / 60.0, layout='classic', noisy_tv=True,
+                                   learner=LearnerConfig(min_new_samples=16, intrinsic_reward='elliptical'),
+                                   rollout_length=16)
+    result = harness.run(config)
+    assert result['free_cells'] > 0 and 0.0 < result['coverage'] <= 1.0
+    assert len(result['curve']) == 0 or result['curve'][-1][1] <= result['coverage']
+    assert 0.0 <= result['noisy_tv_view_fraction'] <= 1.0
+    assert (result['updates'] > 0) == (policy == 'curious')
+    again = harness.run(config)
+    assert again['coverage'] == result['coverage']   # deterministic under the seed
+
+
+def test_held_out_seeds_are_refused_unless_asked():
+    with pytest.raises(SystemExit):
+        harness.parse_args(['--seeds', '3', '100'])
+    assert harness.parse_args(['--seeds', '100', '--held-out']).seeds == [100]
+
+
+def test_coverage_protocol_on_the_harness_writes_the_issues_keys(tmp_path):
+    from ami_nodes.eval import curiosity_coverage
+    report = curiosity_coverage.main(['--harness', '--seeds', '0', '1', '--minutes', '0.1', '--layout', 'rooms',
+                                      '--noisy-tv', '--out', str(tmp_path)])
+    import json
+    saved = json.loads((tmp_path / 'results.json').read_text())
+    assert {'minutes', 'layout', 'seeds', 'coverage', 'noisy_tv_view_fraction'} <= saved.keys()
+    assert saved['minutes'] == 0.1 and saved['layout'] == 'rooms+noisy_tv' and saved['seeds'] == [0, 1]
+    for key in ('coverage', 'noisy_tv_view_fraction'):
+        assert set(saved[key]) == {'curious', 'uniform', 'sticky'}
+        assert all(len(values) == 2 for values in saved[key].values())
+    assert saved['coverage'] == report['coverage']
+    assert (tmp_path / 'coverage.png').stat().st_size > 0
+    assert 'in-process harness' in (tmp_path / 'summary.md').read_text().lower()
+
+
+def test_interval_and_coverage_lookup():
+    from ami_nodes.eval.curiosity_coverage import coverage_at, mean_and_interval
+    mean, half = mean_and_interval([0.2, 0.4, 0.6])
+    assert mean == pytest.approx(0.4) and half == pytest.approx(4.303 * 0.2 / math.sqrt(3))
+    assert mean_and_interval([0.5]) == (0.5, 0.0)
+    curve = [(5.0, 0.1), (10.0, 0.2), (15.0, 0.3)]
+    assert coverage_at(curve, 12.0) == 0.2 and coverage_at(curve, 15.0) == 0.3 and coverage_at(curve, 1.0) == 0.0
