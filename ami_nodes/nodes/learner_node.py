@@ -145,16 +145,14 @@ class LearnerNode(ManagedNode):
                               guard('checkpoint_period', self._periodic_checkpoint))
         self.create_timer(0.5, guard('policy_lag', self._check_policy_lag))
 
-    def save_and_drop(self) -> None:
-        """A final checkpoint (its snapshot is taken now; the parts of the other nodes are
-        gathered on a worker thread), then the training thread stops and the model goes.
-        After a stop signal the context is down and no other node could answer: none then."""
-        if self.context.ok():
+    def save_and_drop(self, final_checkpoint: bool) -> None:
+        """A final checkpoint if asked (its snapshot is taken now; the parts of the other
+        nodes are gathered on a worker thread while this node spins on), then the training
+        thread stops and the model goes."""
+        if final_checkpoint:
             name = self.checkpoints.save_async()
             self.get_logger().info(f'final checkpoint {name} being saved' if name else
                                    'a checkpoint is being saved already: no final one')
-        else:
-            self.get_logger().info('no final checkpoint: the ROS context is shut down')
         self._stop.set()
         self._thread.join(timeout=30.0)
         self._log.close()

@@ -76,7 +76,7 @@ class OscBridgeNode(ManagedNode):
     def stop(self, why: str) -> None:
         self.release_all(why)
 
-    def save_and_drop(self) -> None:
+    def save_and_drop(self, final_checkpoint: bool) -> None:
         self.release_all('cleanup')
         self._sender.close()
         self._sender = None

@@ -100,7 +100,7 @@ class PerceptionNode(ManagedNode):
                                  qos.LATEST)
         self.create_timer(1.0, guard('feature_stats', self._publish_feature_stats))
 
-    def save_and_drop(self) -> None:
+    def save_and_drop(self, final_checkpoint: bool) -> None:
         """The learner's checkpoints hold this node's part (it cannot make one alone), so
         cleanup closes the training log and drops the encoder."""
         self._log.close()

@@ -108,7 +108,7 @@ class PolicyNode(ManagedNode):
         if self.context.ok():
             self._publish_motion(NOOP, Header(stamp=self.get_clock().now().to_msg()))
 
-    def save_and_drop(self) -> None:
+    def save_and_drop(self, final_checkpoint: bool) -> None:
         """The learner's checkpoints hold this node's part (it cannot make one alone), so
         cleanup only stops the weights worker and drops the actor."""
         with self._weights_lock:

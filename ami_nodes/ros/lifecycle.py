@@ -64,8 +64,9 @@ class ManagedNode(LifecycleNode):
         """Stop acting or learning (on deactivate, and on shutdown from active); `why` is
         'deactivated' or 'shutdown', for the log."""
 
-    def save_and_drop(self) -> None:
-        """Save what can be saved, then drop the models (on cleanup and shutdown)."""
+    def save_and_drop(self, final_checkpoint: bool) -> None:
+        """Save what can be saved (a final checkpoint if asked), then drop the models (on
+        cleanup and shutdown)."""
 
     def report(self) -> diagnostics.Report:
         """Health while configured (inactive or active)."""
@@ -102,7 +103,7 @@ class ManagedNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.save_and_drop()
+        self.save_and_drop(final_checkpoint=True)
         self.configured = False
         self.get_logger().info('cleaned up')
         return super().on_cleanup(state)
@@ -117,14 +118,14 @@ class ManagedNode(LifecycleNode):
         self.finish()
         return super().on_error(state)
 
-    def finish(self) -> None:
+    def finish(self, final_checkpoint: bool = True) -> None:
         """Stop and save, from whatever state: the work of shutdown, also at process exit."""
         if self.active:
             self.active = False
             self.stop('shutdown')
         if self.configured:
             self.configured = False
-            self.save_and_drop()
+            self.save_and_drop(final_checkpoint)
 
     def _failed(self, transition: str, reason: str) -> TransitionCallbackReturn:
         self.failure = f'{transition} failed: {reason}'
@@ -146,16 +147,11 @@ class ManagedNode(LifecycleNode):
                                 self._state_machine.current_state[1])
 
     def close(self) -> None:
-        """Process exit: the shutdown transition (release, save) if the node is not finalized.
-
-        After a stop signal the context is down and the state machine can no longer publish
-        its transition events, so the same work then runs without it."""
-        if self.state_label() == 'finalized':
-            return
-        if self.context.ok():
-            self.trigger_shutdown()
-        else:
-            self.finish()
+        """Process exit (run_node, after spinning stopped): the shutdown work, release and
+        drop, without the state machine and without a final checkpoint. Nothing spins any
+        more, and after a stop signal the context is down, so no other node could answer."""
+        if self.state_label() != 'finalized':
+            self.finish(final_checkpoint=False)
 
     def _diagnose(self) -> diagnostics.Report:
         state = self.state_label()
