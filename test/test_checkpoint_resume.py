@@ -16,7 +16,7 @@ from std_msgs.msg import Int64
 from ami_nodes.persistence import latest_checkpoint, list_checkpoints, load_part
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_experience
-from ros_harness import REPO, Watcher
+from ros_harness import REPO, Watcher, lifecycle_state
 from test_end_to_end import make_config, world_state
 
 pytestmark = pytest.mark.ros
@@ -68,12 +68,18 @@ def test_save_pause_stop_and_resume(tmp_path):
 
         paused = ami('pause', 'acting')
         assert paused.returncode == 0, paused
+        # through the lifecycle: both acting nodes deactivated
+        assert paused.stdout.count('deactivate ok') == 2, paused.stdout
+        assert lifecycle_state(watcher, '/policy_node') == 'inactive'
+        assert lifecycle_state(watcher, '/osc_bridge_node') == 'inactive'
         watcher.spin_for(1.0)
         assert world_state(config)['held_inputs'] == {}, 'pausing must release every input'
         count = len(experience)
         watcher.spin_for(1.5)
         assert len(experience) == count, 'a paused policy must not act'
-        assert ami('resume', 'acting').returncode == 0
+        resumed = ami('resume', 'acting')
+        assert resumed.returncode == 0 and resumed.stdout.count('activate ok') == 2, resumed
+        assert lifecycle_state(watcher, '/policy_node') == 'active'
         assert watcher.spin_until(lambda: len(experience) > count + 10, 10.0)
         status = ami('status')
         assert status.returncode == 0 and 'policy_node' in status.stdout and 'last_checkpoint' in status.stdout
