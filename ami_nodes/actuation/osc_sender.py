@@ -8,11 +8,15 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from ami_nodes.actuation.vrchat_osc import OscValue
 
 
-def build_datagram(address: str, value: OscValue) -> bytes:
-    """One OSC message: ints stay ints (VRChat buttons), floats stay floats (axes)."""
+def build_datagram(address: str, value: OscValue | bool) -> bytes:
+    """One OSC message: ints stay ints (VRChat buttons), floats stay floats (axes), bools are
+    OSC's T/F (VRChat's bool avatar parameters)."""
     builder = OscMessageBuilder(address=address)
-    builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT if isinstance(value, int)
-                    else OscMessageBuilder.ARG_TYPE_FLOAT)
+    if isinstance(value, bool):
+        builder.add_arg(value)
+    else:
+        builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT if isinstance(value, int)
+                        else OscMessageBuilder.ARG_TYPE_FLOAT)
     return builder.build().dgram
 
 
@@ -29,7 +33,7 @@ class OscSender:
         self.last_error = ''
         self.healthy = True
 
-    def send(self, messages: list[tuple[str, OscValue]]) -> list[tuple[str, OscValue]]:
+    def send(self, messages: list[tuple[str, OscValue | bool]]) -> list[tuple[str, OscValue | bool]]:
         """Send each message; return those that left. Failures are counted in `last_error`."""
         delivered = []
         for address, value in messages:

@@ -30,6 +30,8 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
+from ami_nodes.perception.frame_set import REPLAY_POLICIES
+from ami_nodes.perception.objectives import OBJECTIVES
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.perception.probe import classification_probe, majority_accuracy, regression_probe
 from ami_nodes.perception.stats import effective_rank
@@ -63,14 +65,15 @@ def drive(world: World, action: tuple[int, ...], limits: VelocityLimits) -> None
         world.apply_input(address, value)
 
 
-def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int
-                 ) -> list[dict[str, float]]:
-    """Run the world and online training for `seconds` of wall time; one log row per frame."""
+def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int,
+                 max_frames: int = 0) -> list[dict[str, float]]:
+    """Run the world and online training for `seconds` of wall time or `max_frames` frames
+    (0: no limit), whichever ends first; one log row per frame."""
     policy, limits = StickyRandomPolicy(np.random.default_rng(seed)), VelocityLimits()
     log: list[dict[str, float]] = []
     prev_action: tuple[int, ...] | None = None
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and (not max_frames or len(log) < max_frames):
         out = perception.step(world.render(), prev_action)
         action = policy()
         drive(world, action, limits)
@@ -256,11 +259,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--seconds', type=float, default=600.0, help='wall time of online training')
     parser.add_argument('--out', type=Path, default=Path('bench/results/perception_probe'))
     parser.add_argument('--probe-frames', type=int, default=3000)
+    parser.add_argument('--frames', type=int, default=0,
+                        help='stop training after this many frames (0: only --seconds limits it), '
+                             'to compare objectives at equal steps on a shared machine')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--train-every', type=int, default=1)
     parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.learning_rate)
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    parser.add_argument('--objective', default=OnlinePerceptionConfig.objective, choices=OBJECTIVES)
+    parser.add_argument('--replay-batch', type=int, default=OnlinePerceptionConfig.replay_batch)
+    parser.add_argument('--replay-policy', default=OnlinePerceptionConfig.replay_policy,
+                        choices=REPLAY_POLICIES)
     parser.add_argument('--live-seconds', type=float, default=0.0,
                         help='first run the real ROS system (world + five nodes) this long and '
                              'probe the encoder it learned, beside the in-process one')
@@ -273,14 +283,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     world_config = WorldConfig(seed=args.seed)
     config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every,
-                                    learning_rate=args.lr)
+                                    learning_rate=args.lr, objective=args.objective,
+                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy)
     perception = OnlinePerception(config)
     random_init = Encoder(config.image_size, config.feature_dim)
     random_init.load_state_dict(perception.encoder_state())
     world = World(world_config)
-    started = time.perf_counter()
-    log = train_online(perception, world, args.seconds, args.seed)
-    elapsed = time.perf_counter() - started
+    started, cpu_started = time.perf_counter(), time.process_time()
+    log = train_online(perception, world, args.seconds, args.seed, args.frames)
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
     frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=args.seed + 1000)
     trained = Encoder(config.image_size, config.feature_dim)
@@ -296,6 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
         'command': 'python -m ami_nodes.eval.perception_probe ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'training': {'seconds': elapsed, 'frames': len(log), 'train_steps': perception.train_steps,
                      'frames_per_s': len(log) / elapsed, 'median_step_ms': float(np.median(steps) * 1e3),
+                     'cpu_ms_per_frame': cpu_s / max(len(log), 1) * 1e3,
                      'coverage': world.coverage(), 'final_feature_stats': perception.feature_stats(),
                      'config': asdict(config), 'world': asdict(world_config)},
         'probe_set': {'frames': len(frames), 'train': int(len(frames) * 0.7),

@@ -91,7 +91,8 @@ class LearnerNode(ManagedNode):
         self._train_lock = threading.Lock()
         self._updates = 0
         self._learning = True
-        self._reward = 0.0
+        self._reward = 0.0            # summed `reward` messages since the last experience
+        self._reward_lock = threading.Lock()
         self._stats: dict = {}
         self._update_ms = RollingStats(50)
         self._sources = {topic: ExperienceSource() for topic in self.p.experience_topics}
@@ -184,16 +185,22 @@ class LearnerNode(ManagedNode):
         source.rate.tick()
         source.policy_version = exp.policy_version
         source.lag.add(self.core.version - exp.policy_version)
+        with self._reward_lock:
+            reward, self._reward = self._reward, 0.0
         self.buffer.add(Transition(
             seq=exp.seq, stamp_ns=exp.stamp_ns, features=exp.features,
             action=list(exp.action), log_prob=exp.log_prob, value=exp.value,
-            policy_version=exp.policy_version, extrinsic_reward=self._reward), source=topic)
+            policy_version=exp.policy_version, extrinsic_reward=reward), source=topic)
 
     def _on_reward(self, msg: Float32) -> None:
+        """Each message is a reward event (a touch), credited once, to the next experience."""
         try:
-            self._reward = msg_to_reward(msg)
+            value = msg_to_reward(msg)
         except MessageError as error:
             self.errors.report('reward', str(error))
+            return
+        with self._reward_lock:
+            self._reward += value
 
     # --- training thread --------------------------------------------------------------
     def _train_loop(self) -> None:

@@ -2,8 +2,11 @@
 
 Only changed inputs are sent. Every input is released on pause (deactivate, or set_enabled
 false), on cleanup and shutdown, and when no command arrived within `deadman_timeout`, so
-the avatar never keeps walking on its own. A command with a NaN or infinite velocity is refused: it does not count as a command, so the
-dead-man timeout still releases what the last valid one held.
+the avatar never keeps walking on its own. A command with a NaN or infinite velocity is
+refused: it does not count as a command, so the dead-man timeout still releases what the last
+valid one held.
+With `reward_parameter` set it also listens to VRChat's OSC output (avatar parameters, UDP
+9001) and publishes that parameter's value, times `reward_scale`, on `reward` per message.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from std_msgs.msg import Float32
 from std_srvs.srv import SetBool
 
 from ami_nodes.action_space import Velocity
+from ami_nodes.actuation.avatar_parameters import AvatarParameterListener
 from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
@@ -32,6 +36,11 @@ PARAMETERS = (
     Param('deadman_timeout', 0.5, 'Release every input when no cmd_vel came for this long (s)',
           0.05, 60.0, live=True),
     *VELOCITY_PARAMETERS,
+    Param('reward_parameter', '', "Avatar parameter published as `reward` (e.g. TargetTouched); "
+          "'' listens to nothing"),
+    Param('reward_host', '127.0.0.1', 'Address to receive avatar parameters on'),
+    Param('reward_port', 9001, 'UDP port of VRChat OSC output (avatar parameters)', 1, 65535),
+    Param('reward_scale', 1.0, 'reward = scale x parameter value (bools are 1/0)', -1000.0, 1000.0),
 )
 
 
@@ -51,6 +60,8 @@ class OscBridgeNode(ManagedNode):
         self._rate = RateMeter()
         self._reported_error = ''
         self._deadman_timer = None
+        self._rewards_published = 0
+        self._listener: AvatarParameterListener | None = None
 
     def build(self) -> None:
         self._sender = OscSender(self.p.host, self.p.port)
@@ -72,6 +83,15 @@ class OscBridgeNode(ManagedNode):
         self.create_service(SetBool, '~/set_enabled', guard('set_enabled', self._on_set_enabled))
         self._deadman_timer = self.create_timer(self.p.deadman_timeout / 2,
                                                 guard('deadman', self._check_deadman))
+        if self.p.reward_parameter:
+            self._reward_pub = self.create_publisher(Float32, 'reward', qos.STREAM)
+            self._listener = AvatarParameterListener(
+                self.p.reward_host, self.p.reward_port,
+                guard('avatar_parameters', self._on_avatar_parameter),
+                lambda reason: self.errors.report('avatar_parameters', reason))
+            self.get_logger().info(
+                f'publishing avatar parameter {self.p.reward_parameter!r} from '
+                f'udp://{self.p.reward_host}:{self.p.reward_port} on reward')
 
     def stop(self, why: str) -> None:
         self.release_all(why)
@@ -80,6 +100,11 @@ class OscBridgeNode(ManagedNode):
         self.release_all('cleanup')
         self._sender.close()
         self._sender = None
+
+    def _on_avatar_parameter(self, name: str, value: float) -> None:
+        if name == self.p.reward_parameter:
+            self._reward_pub.publish(Float32(data=self.p.reward_scale * value))
+            self._rewards_published += 1
 
     def _on_stamped(self, msg: TwistStamped) -> None:
         self._command(msg.twist, stamp_to_ns(msg.header.stamp))
@@ -150,11 +175,20 @@ class OscBridgeNode(ManagedNode):
                   'held_inputs': len(self._state.held),
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99,
                   'last_error': self._sender.last_error}
+        if self._listener is not None:
+            values.update(parameter_datagrams=self._listener.received,
+                          parameter_datagrams_refused=self._listener.refused,
+                          rewards_published=self._rewards_published)
         if not self._enabled:
             return diagnostics.OK, 'paused, inputs released', values
         if not self._sender.healthy:
             return diagnostics.ERROR, self._sender.last_error, values
         return diagnostics.OK, f'{self._rate.rate():.1f} commands/s', values
+
+    def close(self) -> None:
+        super().close()
+        if self._listener is not None:
+            self._listener.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -44,7 +44,7 @@ PARAMETERS = (
 )
 #: How OnlinePerception.state_dict() is split into the checkpoint's folders: models (loadable
 #: alone, e.g. by the probe evaluation), trainers; everything else (buffers) goes to data/.
-MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder')
+MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder', 'objective')
 TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 
 

@@ -21,7 +21,8 @@ from ami_nodes.action_space import action_magnitude, one_hot
 from ami_nodes.perception.aux_losses import ACTION_ONE_HOT_DIM, AuxLoss, AuxLossConfig
 from ami_nodes.perception.budget import BudgetController
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
-from ami_nodes.perception.frame_set import UNKNOWN_ACTION, FrameSet
+from ami_nodes.perception.frame_set import REPLAY_POLICIES, UNKNOWN_ACTION, FrameSet
+from ami_nodes.perception.objectives import AUX, OBJECTIVES, BatchObjective, ObjectiveConfig
 from ami_nodes.settings import assign, setting
 from ami_nodes.perception.preview import render_preview
 from ami_nodes.perception.stats import feature_summary
@@ -34,7 +35,10 @@ class OnlinePerceptionConfig:
     encoder itself (steadier features for the policy, one extra forward per frame).
     `replay_batch` > 0 adds that many transitions from a loss-prioritised frame set of
     `frame_set_size` (seed 000) to every training step, so the anti-collapse terms see a
-    diverse batch of live features rather than one live vector against its recent past."""
+    diverse batch of live features rather than one live vector against its recent past.
+    `objective` picks the loss: `aux` (the terms in `aux`) or a batch objective of
+    objectives.py over the live transition plus `replay_batch` replayed ones, augmented.
+    `replay_policy` picks which transition the full frame set gives up (frame_set.py)."""
 
     image_size: int = setting(84, 'Side of the square rgb8 input image (camera '
                               'image_width/height)', 8, 4096)
@@ -56,7 +60,14 @@ class OnlinePerceptionConfig:
     frame_set_size: int = setting(256, 'Frames kept in the loss-prioritised frame set',
                                   1, 1000000)
     seed: int = setting(0, 'Seed of the initial encoder weights', 0, 2**31 - 1)
+    objective: str = setting(AUX, "Training loss: 'aux' (the loss_* terms on the live frame) or "
+                             'a batch objective over replayed frames with augmentations '
+                             '(docs/perception.md)', choices=OBJECTIVES)
+    replay_policy: str = setting('prioritised', 'Which transition a full frame set gives up: '
+                                 "the lowest-loss one (seed 000), the oldest ('fifo') or the "
+                                 "most redundant ('minred')", choices=REPLAY_POLICIES)
     aux: AuxLossConfig = field(default_factory=AuxLossConfig)
+    batch_objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 @dataclass
@@ -77,13 +88,22 @@ class OnlinePerception:
         self.config = config or OnlinePerceptionConfig()
         self.device = torch.device(device)
         cfg = self.config
+        if cfg.objective not in OBJECTIVES or cfg.replay_policy not in REPLAY_POLICIES:
+            raise ValueError(f'objective {cfg.objective!r} / replay_policy {cfg.replay_policy!r}: '
+                             f'expected one of {OBJECTIVES} / {REPLAY_POLICIES}')
+        if cfg.objective != AUX and cfg.replay_batch < 2:
+            raise ValueError(f'objective {cfg.objective!r} trains on a batch: replay_batch must be >= 2')
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.encoder = Encoder(cfg.image_size, cfg.feature_dim).to(self.device)
             self.aux = AuxLoss(cfg.feature_dim, cfg.aux).to(self.device)
+            self.objective = (BatchObjective(cfg.objective, cfg.feature_dim, cfg.batch_objective,
+                                             cfg.seed).to(self.device)
+                              if cfg.objective != AUX else None)
         self.ema_encoder = self._make_ema() if cfg.ema_decay > 0.0 else None
+        heads = self.aux if self.objective is None else self.objective
         self.optimizer = torch.optim.Adam(
-            list(self.encoder.parameters()) + list(self.aux.parameters()), lr=cfg.learning_rate)
+            list(self.encoder.parameters()) + list(heads.parameters()), lr=cfg.learning_rate)
         self.budget = (BudgetController(cfg.budget_s, cfg.train_every, max_every=cfg.max_train_every)
                        if cfg.budget_s > 0.0 else None)
         self.train_every = cfg.train_every
@@ -95,7 +115,7 @@ class OnlinePerception:
         self._last_features: np.ndarray | None = None
         self._last_prediction: np.ndarray | None = None
         self._prev_frame: np.ndarray | None = None
-        self.frame_set = (FrameSet(cfg.frame_set_size, cfg.image_size, cfg.seed)
+        self.frame_set = (FrameSet(cfg.frame_set_size, cfg.image_size, cfg.seed, cfg.replay_policy)
                           if cfg.replay_batch > 0 else None)
 
     def step(self, frame: np.ndarray, prev_action: Sequence[int] | None = None,
@@ -113,7 +133,7 @@ class OnlinePerception:
         self._since_train += 1
         has_prev = len(self._history) > 0
         trained = has_prev and self._since_train >= self.train_every
-        with torch.set_grad_enabled(trained):
+        with torch.set_grad_enabled(trained and self.objective is None):
             features = self.encoder(images)
         live = features.detach()
         published = live
@@ -125,13 +145,18 @@ class OnlinePerception:
             on_features(out)
         if trained:
             self._since_train = 0
-            total, terms = self._loss(features, frame, prev_action, replay=True)
+            total, terms = (self._loss(features, frame, prev_action, replay=True)
+                            if self.objective is None else self._batch_loss(frame, prev_action))
+            trained = total is not None
+        if trained:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
             self.train_steps += 1
             if self.ema_encoder is not None:
                 self._update_ema()
+        elif self.objective is not None:
+            total, terms = None, {}
         else:
             with torch.no_grad():
                 total, terms = self._loss(live, frame, prev_action, replay=False) if has_prev else (None, {})
@@ -169,10 +194,31 @@ class OnlinePerception:
         if prediction is not None:
             self._last_prediction = prediction[0].detach().cpu().numpy()
         if self.frame_set is not None:
+            embeddings = features.detach().cpu().numpy()
             if indices is not None:
-                self.frame_set.update_losses(indices, errors[1:])
+                self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
             if self._prev_frame is not None:
-                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]))
+                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
+        return total, terms
+
+    def _batch_loss(self, frame: np.ndarray, prev_action: Sequence[int] | None
+                    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """The batch objective over the live transition and replayed ones; None until the frame
+        set holds two. Offers the live transition, with its row's error as priority."""
+        assert self.objective is not None and self.frame_set is not None and self._prev_frame is not None
+        if len(self.frame_set) < 2:
+            self.frame_set.offer(self._prev_frame, frame, prev_action, 0.0)
+            return None, {}
+        indices = self.frame_set.sample(self.config.replay_batch)
+        prev_images = self._batch(np.concatenate([self._prev_frame[None], self.frame_set.prev_frames[indices]]))
+        images = self._batch(np.concatenate([frame[None], self.frame_set.frames[indices]]))
+        first, second = self.objective.views(prev_images, images)
+        features = self.encoder(torch.cat([first, second]))
+        first_features, second_features = features.chunk(2)
+        total, terms, errors = self.objective(first_features, second_features)
+        errors, embeddings = errors.cpu().numpy(), first_features.detach().cpu().numpy()
+        self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
+        self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
         return total, terms
 
     def _encode_actions(self, actions: Sequence[Sequence[int] | None]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,6 +303,7 @@ class OnlinePerception:
             'config': asdict(self.config),
             'encoder': self.encoder.state_dict(),
             'predictor': self.aux.predictor.state_dict(),
+            'objective': self.objective.state_dict() if self.objective is not None else {},
             'ema_encoder': self.ema_encoder.state_dict() if self.ema_encoder is not None else {},
             'optimizer': self.optimizer.state_dict(),
             'counters': {'frames': self.frames, 'train_steps': self.train_steps,
@@ -271,11 +318,14 @@ class OnlinePerception:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`; refuses a state built for another shape."""
         saved = state['config']
-        for key in ('image_size', 'feature_dim'):
-            if saved[key] != getattr(self.config, key):
-                raise ValueError(f'state has {key}={saved[key]}, this perception has {getattr(self.config, key)}')
+        for key, default in (('image_size', None), ('feature_dim', None), ('objective', AUX)):
+            if saved.get(key, default) != getattr(self.config, key):
+                raise ValueError(f'state has {key}={saved.get(key, default)}, this perception has '
+                                 f'{getattr(self.config, key)}')
         self.encoder.load_state_dict(state['encoder'])
         self.aux.predictor.load_state_dict(state['predictor'])
+        if self.objective is not None and state.get('objective'):
+            self.objective.load_state_dict(state['objective'])
         if self.ema_encoder is not None:
             self.ema_encoder.load_state_dict(state['ema_encoder'] or self.encoder.state_dict())
         self.optimizer.load_state_dict(copy.deepcopy(state['optimizer']))  # Adam keeps tensors it is given

@@ -19,6 +19,8 @@ from ami_nodes.world.osc_server import OscInputServer
 from ami_nodes.world.runner import WorldRunner
 from ami_nodes.world.sim import World, WorldConfig
 from ami_nodes.world.stream_server import StreamServer
+from ami_nodes.actuation.avatar_parameters import TOUCH_PARAMETER
+from ami_nodes.world.target import TouchReporter
 
 EXIT_BIND_ERROR = 2
 SUMMARY_PREFIX = 'AMI_WORLD_SUMMARY'
@@ -47,6 +49,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--height', type=int, default=defaults.height)
     parser.add_argument('--duration', type=float, default=0.0, help='seconds to run; 0 = until a signal')
     parser.add_argument('--trajectory-log', metavar='PATH', help='write one JSON line per tick here')
+    parser.add_argument('--target', type=parse_bool, default=defaults.target, metavar='{true,false}',
+                        help='true: a target that moves when touched; each touch goes out as an '
+                             'OSC avatar parameter, as VRChat does')
+    parser.add_argument('--avatar-osc-host', default='127.0.0.1', help='where touches are sent')
+    parser.add_argument('--avatar-osc-port', type=int, default=9001,
+                        help="UDP port of touches (VRChat's OSC output port)")
+    parser.add_argument('--target-parameter', default=TOUCH_PARAMETER,
+                        help='avatar parameter name of a touch: /avatar/parameters/<name>')
     args = parser.parse_args(argv)
     if args.fps <= 0:
         parser.error('--fps must be positive')
@@ -59,7 +69,7 @@ def summary(world: World, lock: threading.Lock, osc: OscInputServer, stream: Str
         held, coverage = world.held_inputs(), world.coverage()
     return {'held_inputs': held, 'datagrams': osc.counts(), 'rejected': osc.rejected(),
             'coverage': coverage, 'frames': runner.frame_index + 1, 'frames_served': stream.frames_served,
-            'late_ticks': runner.late_ticks}
+            'late_ticks': runner.late_ticks, 'touches': world.touches}
 
 
 def bind_failed(what: str, error: OSError, hint: str) -> int:
@@ -72,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='[ami_world] %(levelname)s %(message)s')
     config = WorldConfig(seed=args.seed, layout=args.layout, noisy_tv=args.noisy_tv,
-                         width=args.width, height=args.height, fps=args.fps)
+                         width=args.width, height=args.height, fps=args.fps, target=args.target)
     world = World(config)
     lock = threading.Lock()
     try:
@@ -90,7 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_file = open(args.trajectory_log, 'w', encoding='utf-8') if args.trajectory_log else None
         if log_file is not None:
             cleanup.enter_context(log_file)
-        runner = WorldRunner(world, lock, stream.publish, log_file)
+        on_state = None
+        if args.target:
+            reporter = TouchReporter(args.avatar_osc_host, args.avatar_osc_port, args.target_parameter)
+            cleanup.callback(reporter.close)
+            on_state = lambda state: reporter.update(state['touches'])   # noqa: E731
+        runner = WorldRunner(world, lock, stream.publish, log_file, on_state)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
@@ -100,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'ami_world: streaming {stream.url()} (state {stream.url("/state")}), '
               f'OSC on udp://{osc.address[0]}:{osc.address[1]}, seed {args.seed}, layout {args.layout}'
               f'{" with a noisy TV" if args.noisy_tv else ""}, '
-              f'{args.width}x{args.height} at {args.fps:g} fps', flush=True)
+              f'{args.width}x{args.height} at {args.fps:g} fps'
+              f"{f', target on (touches to udp://{args.avatar_osc_host}:{args.avatar_osc_port})' if args.target else ''}",
+              flush=True)
         runner.run(stop, args.duration)
         osc.stop()                         # no input may change the world after this point
         result = summary(world, lock, osc, stream, runner)

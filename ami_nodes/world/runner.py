@@ -19,11 +19,13 @@ class WorldRunner:
     """Steps `world` under `lock`, renders and encodes outside it, hands frames to `publish`."""
 
     def __init__(self, world: World, lock: threading.Lock, publish: Callable[[bytes, int], None],
-                 trajectory_log: IO[str] | None = None) -> None:
+                 trajectory_log: IO[str] | None = None,
+                 on_state: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._world = world
         self._lock = lock
         self._publish = publish
         self._trajectory_log = trajectory_log
+        self._on_state = on_state    # e.g. the target's touch reporter; called once per tick
         self._period = 1.0 / world.config.fps
         self._frame_index = -1
         self._late_ticks = 0
@@ -58,6 +60,8 @@ class WorldRunner:
         with self._state_lock:
             self._state = state
         self._publish(encode_jpeg(frame), self._frame_index)
+        if self._on_state is not None:
+            self._on_state(state)
         if self._trajectory_log is not None:
             self._trajectory_log.write(json.dumps(_trajectory_line(state)) + '\n')
 
@@ -95,6 +99,7 @@ class WorldRunner:
             'in_view_name': world.entity_name(in_view),
             'held_inputs': world.held_inputs(),
             'jumps': world.jumps,
+            'touches': world.touches,
             'layout': world.config.layout,
             'noisy_tv': world.config.noisy_tv,
             'noisy_tv_in_view': noisy_tv_in_view,

@@ -14,6 +14,7 @@ from ami_nodes.world.inputs import HeldInputs
 from ami_nodes.world.layout import NOISY_TV_ID, WALL_COLOURS, Layout, make_layout
 from ami_nodes.world.movers import Mover, MoverState, place_movers
 from ami_nodes.world.render import CameraPose, Raycaster
+from ami_nodes.world.target import TARGET_NAME, Target
 
 Pose = CameraPose
 AGENT_HALF_WIDTH = 0.2    # metres; the agent's footprint is a square this far each side of centre
@@ -39,6 +40,7 @@ class WorldConfig:
     fov_deg: float = 66.0
     jump_height: float = 0.3
     jump_duration: float = 0.5
+    target: bool = False      # the extrinsic task (ami_nodes/world/target.py); off by default
 
 
 class World:
@@ -61,6 +63,11 @@ class World:
         self._jumps = 0
         self._visited = {self.layout.start}
         self._free_count = len(self.layout.free_cells)
+        self.target: Target | None = None
+        if config.target:
+            self.target = Target.place(self.layout, config.seed, entity_id=max(
+                [m.entity_id for m in self.movers], default=max(WALL_COLOURS)) + 1,
+                avoid=self.layout.start)
 
     # ---- inputs -------------------------------------------------------------------------
     def apply_input(self, address: str, value: OscValue) -> None:
@@ -103,6 +110,8 @@ class World:
         self._x = self._slide(self._x, speed * dt * (forward * cos_yaw + right * sin_yaw), self._y, axis=0)
         self._y = self._slide(self._y, speed * dt * (forward * sin_yaw - right * cos_yaw), self._x, axis=1)
         self._visited.add((math.floor(self._x), math.floor(self._y)))
+        if self.target is not None and self.target.reached_by(self._x, self._y, AGENT_HALF_WIDTH):
+            self.target.touch((math.floor(self._x), math.floor(self._y)))
         if self._hop_elapsed is not None:
             self._hop_elapsed += dt
             if self._hop_elapsed >= cfg.jump_duration:
@@ -146,6 +155,11 @@ class World:
     def free_cell_count(self) -> int:
         return self._free_count
 
+    @property
+    def touches(self) -> int:
+        """How many times the agent has touched the target (0 when the task is off)."""
+        return 0 if self.target is None else self.target.touches
+
     def coverage(self) -> float:
         """Fraction of free cells the agent has entered."""
         return len(self._visited) / self._free_count
@@ -158,7 +172,8 @@ class World:
 
     def mover_states(self, time: float | None = None) -> list[MoverState]:
         t = self._time if time is None else time
-        return [mover.at(t) for mover in self.movers]
+        states = [mover.at(t) for mover in self.movers]
+        return states if self.target is None else [*states, self.target.state()]
 
     def render(self, pose: Pose | None = None, time: float | None = None) -> np.ndarray:
         """RGB view (height, width, 3) uint8 from `pose` (default: the agent's) at `time` (default: now)."""
@@ -179,6 +194,8 @@ class World:
         """'wall:<colour>' or 'mover:<name>' for an id from `in_view`."""
         if entity_id in WALL_COLOURS:
             return f'wall:{WALL_COLOURS[entity_id][0]}'
+        if self.target is not None and entity_id == self.target.entity_id:
+            return TARGET_NAME
         if entity_id == NOISY_TV_ID:
             return 'wall:noisy_tv'
         for mover in self.movers:

@@ -1,0 +1,125 @@
+"""Seed 003's claim downstream: does an online-trained encoder make the policy learn a task faster?
+
+Runs the real system (world + five ROS nodes via ami_launch) with config/ami_target.yaml (the
+touch-the-target task, extrinsic reward on) once per world seed and encoder mode: `online`
+(perception trains, the default) and `frozen` (the same encoder, same seed, never trained:
+perception_node `train_online: false`). The world's ground truth (`/state`: touches) is sampled
+every 5 s; reward per minute over the window is (touches at the end - at the start) x
+reward_scale / window length.
+
+    python -m ami_nodes.eval.downstream --seeds 0 1 2 --minutes 15 --window 5 15 --out bench/results/downstream
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ami_nodes import system
+from ami_nodes.eval.curiosity_coverage import world_state
+from ami_nodes.tools.launch_config import write_config
+
+MODES = {'online': True, 'frozen': False}
+SAMPLE_S = 5.0
+
+
+def run_one(mode: str, seed: int, minutes: float, workdir: Path) -> dict:
+    """One run of the whole system; (seconds, touches) every SAMPLE_S from the world."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = write_config(workdir / 'ami.yaml', {
+        'ami_world': {'seed': seed}, 'perception_node': {'train_online': MODES[mode]}},
+        base=system.share_dir() / 'config' / 'ami_target.yaml')
+    params = yaml.safe_load(config.read_text())
+    port = params['ami_world']['ros__parameters']['http_port']
+    scale = params['osc_bridge_node']['ros__parameters']['reward_scale']
+    log = workdir / 'launch.log'
+    launcher = subprocess.Popen(
+        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
+         '--checkpoint-dir', str(workdir / 'checkpoints'), '--log-dir', str(workdir / 'runs'),
+         '--status-period', '60'], stdout=open(log, 'w'), stderr=subprocess.STDOUT,
+        env={**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'})
+    curve: list[tuple[float, float]] = []
+    started: float | None = None
+    try:
+        while True:
+            time.sleep(SAMPLE_S)
+            try:
+                state = world_state(port)
+            except OSError:
+                if launcher.poll() is not None:
+                    raise SystemExit(f'{mode} seed {seed}: the system stopped; see {log}')
+                continue
+            started = started if started is not None else time.monotonic()
+            elapsed = time.monotonic() - started
+            curve.append((elapsed, state['touches'] * scale))
+            print(f'[{mode} seed {seed}] {elapsed:5.0f} s reward {curve[-1][1]:g}', flush=True)
+            if elapsed >= minutes * 60.0:
+                break
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        code = launcher.wait(120)
+    return {'mode': mode, 'seed': seed, 'exit_code': code, 'cumulative_reward': curve}
+
+
+def reward_per_minute(curve: list[tuple[float, float]], window: tuple[float, float]) -> float:
+    """Reward gained between the window's minutes, per minute (linear in the 5 s samples)."""
+    times, rewards = np.array([t for t, _ in curve]) / 60.0, np.array([r for _, r in curve])
+    start, end = np.interp(window, times, rewards)
+    return float((end - start) / (window[1] - window[0]))
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for run in runs:
+        t = [s / 60.0 for s, _ in run['cumulative_reward']]
+        r = [v for _, v in run['cumulative_reward']]
+        ax.plot(t, r, color='tab:blue' if run['mode'] == 'online' else 'tab:grey',
+                label=f"{run['mode']} seed {run['seed']}")
+    ax.set_xlabel('minutes')
+    ax.set_ylabel('cumulative reward (touches)')
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='world seeds (0-9)')
+    parser.add_argument('--minutes', type=float, default=15.0)
+    parser.add_argument('--window', type=float, nargs=2, default=[5.0, 15.0], metavar=('FROM', 'TO'))
+    parser.add_argument('--out', type=Path, default=Path('bench/results/downstream'))
+    parser.add_argument('--smoke', action='store_true', help='label the results a smoke test, not evidence')
+    args = parser.parse_args(argv)
+    if not 0 <= args.window[0] < args.window[1] <= args.minutes:
+        parser.error('--window must lie within [0, --minutes]')
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = [run_one(mode, seed, args.minutes, args.out / f'{mode}_seed{seed}')
+            for seed in args.seeds for mode in MODES]
+    report = {
+        'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        'smoke': args.smoke,
+        'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes,
+        'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))
+                                     for r in runs if r['mode'] == mode] for mode in MODES},
+        'runs': runs,
+    }
+    (args.out / 'results.json').write_text(json.dumps(report, indent=2))
+    plot(runs, args.out / 'reward.png')
+    print(json.dumps({k: report[k] for k in ('smoke', 'seeds', 'window_minutes', 'reward_per_minute')}))
+    return report
+
+
+if __name__ == '__main__':
+    main()
