@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(VENV)/bin/ami_launch --config $(CONFIG) --duration $(DURATION) $(ARGS)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 test-all: $(STAMP)

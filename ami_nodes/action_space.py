@@ -6,8 +6,8 @@ Velocities follow REP 103 (x forward, y left, z up; positive yaw turns left).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

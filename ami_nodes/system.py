@@ -8,9 +8,10 @@ same launch arguments, so the ROS way and the pip way cannot drift apart (a test
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ami_nodes.tools.supervision import RestartPolicy
 

@@ -41,7 +41,7 @@ class FloorPipeline:
     action: tuple[int, ...] | None = None  # the previous action, which perception's loss uses
 
     @classmethod
-    def build(cls, train: bool, image_size: int = 84) -> 'FloorPipeline':
+    def build(cls, train: bool, image_size: int = 84) -> FloorPipeline:
         perception_p, policy_p = node_params()
         budget_s = perception_p['budget_fraction'] / perception_p['frame_rate']
         perception = OnlinePerception(OnlinePerceptionConfig(

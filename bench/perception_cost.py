@@ -1,8 +1,8 @@
 """What one perception step costs on this CPU: forward only vs forward + aux loss + backward + step.
 
-Batch 1 (plus the replayed rows in `train_replay`), the real `OnlinePerception` path (so the aux loss, history buffer and Adam are
-included), at 84, 128 and 256 pixels. Seed 003 expects training to roughly double the forward
-cost, and 128x128 to cost about twice 84x84.
+Batch 1 (plus the replayed rows in `train_replay`), the real `OnlinePerception` path (so the
+aux loss, history buffer and Adam are included), at 84, 128 and 256 pixels. Seed 003 expects
+training to roughly double the forward cost, and 128x128 to cost about twice 84x84.
 
     python -m bench.perception_cost
 """
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
         'replay_batch': args.replay_batch,
         'train_over_forward': {s: ratio(f'{s}/train', f'{s}/forward') for s in args.sizes},
         'ratio_128_over_84': {m: ratio(f'128/{m}', f'84/{m}') for m in MODES},
-        'note': 'encoder = bare Encoder forward on a tensor; forward = OnlinePerception.step without training (no_grad forward + loss for logging); '
+        'note': 'encoder = bare Encoder forward on a tensor; forward = OnlinePerception.step without '
+                'training (no_grad forward + loss for logging); '
                 'train = forward with grad + aux loss + backward + Adam step (seed 003, replay_batch=0); '
                 'train_replay = train plus replay_batch frame-set transitions in the same step. Shared 2-core machine: '
                 'other processes add noise, mostly to p99.',

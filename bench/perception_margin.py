@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from ami_nodes.action_space import VelocityLimits
-from ami_nodes.eval.perception_probe import (
-    TICK_S, StickyRandomPolicy, drive, encode, held_out_set, probe_all)
+from ami_nodes.eval.perception_probe import TICK_S, StickyRandomPolicy, drive, encode, held_out_set, probe_all
 from ami_nodes.perception.encoder import Encoder
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.sim import World, WorldConfig

@@ -16,11 +16,10 @@ import os
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from bench import (anchor, floor, learner_throughput, machine, profile_floor, report, scaling,
-                   system_runs, weight_sync)
+from bench import anchor, floor, learner_throughput, machine, profile_floor, report, scaling, system_runs, weight_sync
 from bench.headline import headline
 
 RESULTS = Path(__file__).resolve().parent / 'results'

@@ -135,7 +135,7 @@ def measure_size(learner: Learner, target: int, repeats: int, tick_s: float, env
         delays, lost = [], 0
         for version in range(1, repeats + 1):
             sent = learner.publish(encode_weights(state, version, POLICY_MODEL))
-            if learner.spin(15.0, lambda: any(v == version for _, v in learner.versions)):
+            if learner.spin(15.0, lambda v0=version: any(v == v0 for _, v in learner.versions)):
                 arrived = next(t for t, v in learner.versions if v == version)
                 delays.append((arrived - sent) * 1e3)
             else:

@@ -14,14 +14,13 @@ import os
 import sys
 
 import yaml
-from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, ExecuteLocal, ExecuteProcess,
-                            OpaqueFunction, SetEnvironmentVariable)
+from launch.actions import DeclareLaunchArgument, ExecuteLocal, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from ami_nodes import system
 from ami_nodes.monitoring.training_log import default_run_name
+from launch import LaunchDescription
 
 
 def _respawn() -> dict:

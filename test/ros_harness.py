@@ -6,12 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import rclpy
 from rclpy.node import Node
-
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ros_harness import REPO
 
 from ami_nodes.tools.launch_config import write_config
 from bench.netns import Link, LinkError, unavailable
-from ros_harness import REPO
 
 pytestmark = pytest.mark.ros
 

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from ami_nodes.action_space import (ACTION_DIMS, NOOP, VelocityLimits, action_magnitude,
-                                    action_to_velocity, one_hot, validate_action)
+from ami_nodes.action_space import (
+    ACTION_DIMS,
+    NOOP,
+    VelocityLimits,
+    action_magnitude,
+    action_to_velocity,
+    one_hot,
+    validate_action,
+)
 
 
 def test_noop_is_a_stop():

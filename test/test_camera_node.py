@@ -3,12 +3,12 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import start_node, stop
 from sensor_msgs.msg import CameraInfo, Image
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import image_to_rgb, stamp_to_ns
 from ami_nodes.tools.launch_config import free_port
-from ros_harness import start_node, stop
 
 pytestmark = pytest.mark.ros
 

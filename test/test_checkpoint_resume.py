@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import REPO, Watcher, lifecycle_state
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
+from test_end_to_end import make_config, world_state
 
 from ami_nodes.persistence import latest_checkpoint, list_checkpoints, load_part
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_experience
-from ros_harness import REPO, Watcher, lifecycle_state
-from test_end_to_end import make_config, world_state
 
 pytestmark = pytest.mark.ros
 

@@ -5,11 +5,11 @@ import time
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from ros_harness import start_node
+from test_osc_bridge_node import OscRecorder, twist
 
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
-from ros_harness import start_node
-from test_osc_bridge_node import OscRecorder, twist
 
 pytestmark = pytest.mark.ros
 

@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
+from ros_harness import REPO, Watcher
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int64, UInt8MultiArray
 
@@ -24,7 +24,6 @@ from ami_nodes.persistence.weights import decode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import POLICY_MODEL, msg_to_blob, stamp_to_ns
 from ami_nodes.tools.launch_config import write_config
-from ros_harness import REPO, Watcher
 
 pytestmark = pytest.mark.ros
 RUN_S = 30.0

@@ -15,11 +15,11 @@ import urllib.request
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
+from ros_harness import REPO, Watcher, child_pid
 from std_msgs.msg import Int64, String
 
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import write_config
-from ros_harness import REPO, Watcher, child_pid
 
 pytestmark = pytest.mark.ros
 DEADMAN_RELEASE = 'releasing every input (no cmd_vel for'

@@ -8,14 +8,14 @@ both policies, and the checkpoint holds both robots' parts. Then the fleet resum
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from ros_harness import Watcher
 from std_msgs.msg import Int64
+from test_checkpoint_resume import ami, stop
+from test_namespaces import launch, light_config
 
 from ami_nodes.persistence import latest_checkpoint, load_part
 from ami_nodes.persistence.manifest import read_manifest
 from ami_nodes.ros import qos
-from ros_harness import Watcher
-from test_checkpoint_resume import ami, stop
-from test_namespaces import launch, light_config
 
 pytestmark = pytest.mark.ros
 ROBOTS = ('robot_0', 'robot_1')

@@ -14,16 +14,17 @@ import json
 import signal
 import subprocess
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
-from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float32, Header, String, UInt8MultiArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from ros_harness import REPO, Watcher, children, diagnostic_values, rejected
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32, Header, String, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from ami_nodes import system
@@ -32,11 +33,9 @@ from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.checkpointing import DONE_TOPIC, REQUEST_TOPIC
-from ami_nodes.ros.messages import (FEATURES_ENCODING, POLICY_MODEL, blob_to_msg,
-                                    experience_names, ns_to_stamp)
+from ami_nodes.ros.messages import FEATURES_ENCODING, POLICY_MODEL, blob_to_msg, experience_names, ns_to_stamp
 from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES
 from ami_nodes.tools.launch_config import write_config
-from ros_harness import REPO, Watcher, children, diagnostic_values, rejected
 
 pytestmark = pytest.mark.ros
 SEED = 20261124

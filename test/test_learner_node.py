@@ -1,14 +1,20 @@
 """learner_node over real rclpy: trains on experience and ships versioned weights."""
 import numpy as np
 import pytest
+from ros_harness import start_node, stop
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, UInt8MultiArray
 
 from ami_nodes.persistence.weights import decode_weights
 from ami_nodes.ros import qos
-from ami_nodes.ros.messages import (POLICY_MODEL, Experience, experience_names,
-                                    experience_to_msg, msg_to_blob, ns_to_stamp)
-from ros_harness import start_node, stop
+from ami_nodes.ros.messages import (
+    POLICY_MODEL,
+    Experience,
+    experience_names,
+    experience_to_msg,
+    msg_to_blob,
+    ns_to_stamp,
+)
 
 pytestmark = pytest.mark.ros
 

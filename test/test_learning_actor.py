@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from ami_nodes.action_space import ACTION_DIMS
-from ami_nodes.learning.actor import (UNIFORM_LOG_PROB, Actor, StickyRandom, hold_bounds_ns,
-                                      uniform_action)
+from ami_nodes.learning.actor import UNIFORM_LOG_PROB, Actor, StickyRandom, hold_bounds_ns, uniform_action
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.persistence.weights import decode_weights, encode_weights
 

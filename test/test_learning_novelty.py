@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from ami_nodes.action_space import ACTION_DIMS
+from ami_nodes.learning.experience import Rollout
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.novelty import NOVELTY_KINDS, make_novelty
 from ami_nodes.learning.ppo import PPOConfig
-from ami_nodes.learning.experience import Rollout
 
 torch.set_num_threads(1)
 D = 16

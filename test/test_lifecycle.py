@@ -3,14 +3,14 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from lifecycle_msgs.msg import Transition
+from ros_harness import change_state, diagnostic_values, lifecycle_state, start_node, stop
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
+from test_osc_bridge_node import OscRecorder, twist
 
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import features_to_msg, ns_to_stamp, stamp_to_ns
-from ros_harness import (change_state, diagnostic_values, lifecycle_state, start_node, stop)
-from test_osc_bridge_node import OscRecorder, twist
 
 ACTIVATE = Transition.TRANSITION_ACTIVATE
 DEACTIVATE = Transition.TRANSITION_DEACTIVATE

@@ -6,12 +6,25 @@ import pytest
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header
 
-from ami_nodes.ros.messages import (Experience, MessageError, action_to_msg, blob_to_msg,
-                                    experience_names, experience_to_msg, features_to_msg,
-                                    image_to_rgb, msg_to_action, msg_to_blob,
-                                    msg_to_experience, msg_to_features, msg_to_reward,
-                                    ns_to_stamp, rgb_to_image, stamp_to_ns)
 from ami_nodes.ros import messages
+from ami_nodes.ros.messages import (
+    Experience,
+    MessageError,
+    action_to_msg,
+    blob_to_msg,
+    experience_names,
+    experience_to_msg,
+    features_to_msg,
+    image_to_rgb,
+    msg_to_action,
+    msg_to_blob,
+    msg_to_experience,
+    msg_to_features,
+    msg_to_reward,
+    ns_to_stamp,
+    rgb_to_image,
+    stamp_to_ns,
+)
 
 
 def header(ns: int = 1_234_567_890_123) -> Header:

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from ros_harness import REPO, Watcher
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
+from test_checkpoint_resume import ami, stop
 
 from ami_nodes.learning.actor import UNIFORM_LOG_PROB
 from ami_nodes.persistence import list_checkpoints, load_part
@@ -19,8 +21,6 @@ from ami_nodes.persistence.manifest import read_manifest
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_experience
 from ami_nodes.tools.launch_config import write_config
-from ros_harness import REPO, Watcher
-from test_checkpoint_resume import ami, stop
 
 pytestmark = pytest.mark.ros
 RATE_HZ = 10.0

@@ -7,11 +7,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
+from ros_harness import rejected, start_node, stop
 
 from ami_nodes.actuation import vrchat_osc as osc
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import free_port
-from ros_harness import rejected, start_node, stop
 
 pytestmark = pytest.mark.ros
 

@@ -3,8 +3,16 @@ import pytest
 import torch
 
 from ami_nodes.perception.aux_losses import (
-    ACTION_ONE_HOT_DIM, AuxLoss, AuxLossConfig, Predictor, coherence_loss, contrastive_loss,
-    covariance_loss, predictive_coding_loss, variance_loss)
+    ACTION_ONE_HOT_DIM,
+    AuxLoss,
+    AuxLossConfig,
+    Predictor,
+    coherence_loss,
+    contrastive_loss,
+    covariance_loss,
+    predictive_coding_loss,
+    variance_loss,
+)
 
 torch.set_num_threads(1)
 

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import rejected, start_node, stop
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_features, ns_to_stamp, rgb_to_image, stamp_to_ns
-from ros_harness import rejected, start_node, stop
 
 pytestmark = pytest.mark.ros
 

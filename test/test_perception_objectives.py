@@ -77,8 +77,7 @@ def test_objective_learns_pose_from_a_few_hundred_world_frames():
     """Trained on 300 frames of the built-in world (seed 0, sticky random actions), the encoder's
     features predict the pose of held-out frames better than the same encoder at init."""
     from ami_nodes.action_space import VelocityLimits
-    from ami_nodes.eval.perception_probe import (
-        StickyRandomPolicy, drive, encode, held_out_set, probe_all, TICK_S)
+    from ami_nodes.eval.perception_probe import TICK_S, StickyRandomPolicy, drive, encode, held_out_set, probe_all
     from ami_nodes.perception.encoder import Encoder
     from ami_nodes.world.sim import World, WorldConfig
 

@@ -77,7 +77,8 @@ def test_wrong_sized_frames_are_resized():
 
 
 def test_budget_mode_raises_train_every_under_a_tiny_budget():
-    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, budget_s=1e-5, max_train_every=8, replay_batch=0))
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, budget_s=1e-5, max_train_every=8,
+                                                         replay_batch=0))
     steps = _run(perception, 12)
     assert steps[-1].train_every == 8
 
@@ -109,7 +110,8 @@ def test_state_dict_round_trip_resumes_identically():
     _run(original, 6)
     state = original.state_dict()
     _assert_plain(state)
-    assert {'encoder', 'predictor', 'ema_encoder', 'optimizer', 'counters', 'history', 'budget', 'frame_set'} <= set(state)
+    assert {'encoder', 'predictor', 'ema_encoder', 'optimizer', 'counters', 'history', 'budget',
+            'frame_set'} <= set(state)
     restored_state = copy.deepcopy(state)
     restored = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, ema_decay=0.5, replay_batch=2, frame_set_size=4,
                                                           seed=99))

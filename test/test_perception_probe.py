@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from ami_nodes.perception.probe import (
-    classification_probe, fit_ridge, majority_accuracy, r2_scores, regression_probe)
+from ami_nodes.perception.probe import classification_probe, fit_ridge, majority_accuracy, r2_scores, regression_probe
 from ami_nodes.perception.stats import effective_rank, feature_summary
 
 

@@ -15,9 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from ami_nodes.persistence import (
-    CheckpointError, CheckpointStore, clean_staging, list_checkpoints, load_part)
-from ami_nodes.persistence import fsio
+from ami_nodes.persistence import CheckpointError, CheckpointStore, clean_staging, fsio, list_checkpoints, load_part
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]

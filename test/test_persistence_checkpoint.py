@@ -12,8 +12,16 @@ import pytest
 import torch
 
 from ami_nodes.persistence import (
-    CheckpointError, CheckpointStore, apply_retention, check_compatible, clean_staging,
-    latest_checkpoint, list_checkpoints, load_part, save_checkpoint)
+    CheckpointError,
+    CheckpointStore,
+    apply_retention,
+    check_compatible,
+    clean_staging,
+    latest_checkpoint,
+    list_checkpoints,
+    load_part,
+    save_checkpoint,
+)
 from ami_nodes.persistence.checkpoint import check_generated_name
 from ami_nodes.persistence.manifest import MANIFEST
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from ros_harness import rejected, start_node, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header, Int64, UInt8MultiArray
 
@@ -10,9 +11,15 @@ from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.learning.actor_critic import ActorCritic
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import qos
-from ami_nodes.ros.messages import (POLICY_MODEL, blob_to_msg, features_to_msg, msg_to_action,
-                                    msg_to_experience, ns_to_stamp, stamp_to_ns)
-from ros_harness import rejected, start_node, stop
+from ami_nodes.ros.messages import (
+    POLICY_MODEL,
+    blob_to_msg,
+    features_to_msg,
+    msg_to_action,
+    msg_to_experience,
+    ns_to_stamp,
+    stamp_to_ns,
+)
 
 pytestmark = pytest.mark.ros
 

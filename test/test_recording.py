@@ -11,6 +11,7 @@ import yaml
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rclpy.serialization import deserialize_message, serialize_message
+from ros_harness import REPO, start_node, stop
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -18,7 +19,6 @@ from ami_nodes.perception.online import OnlinePerceptionConfig
 from ami_nodes.recording.bag import DELIMITER, BagWriter, QosOffer, bag_file, message_definition
 from ami_nodes.ros.messages import action_to_msg, ns_to_stamp, rgb_to_image, stamp_to_ns
 from ami_nodes.tools.replay import pretrain, recorded_frames
-from ros_harness import REPO, start_node, stop
 
 SHARE = Path(sys.prefix) / 'share'
 

@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import start_node, stop
 from std_msgs.msg import Float32
 
-from ami_nodes.actuation.avatar_parameters import (
-    TOUCH_PARAMETER, RefusedPacket, parse_avatar_parameters)
+from ami_nodes.actuation.avatar_parameters import TOUCH_PARAMETER, RefusedPacket, parse_avatar_parameters
 from ami_nodes.actuation.osc_sender import build_datagram
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import free_port
 from ami_nodes.world.render import CameraPose
 from ami_nodes.world.sim import World, WorldConfig
 from ami_nodes.world.target import TARGET_COLOUR, TARGET_NAME, TouchReporter
-from ros_harness import start_node, stop
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -72,7 +72,7 @@ class AvatarParameterListener:
         while not self._stop.is_set():
             try:
                 datagram = self._socket.recv(_MAX_DATAGRAM)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return                       # closed

@@ -24,8 +24,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import rclpy
@@ -122,9 +122,9 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
             time.sleep(SAMPLE_PERIOD_S)
             try:
                 state = world_state(port)
-            except OSError:
+            except OSError as error:
                 if launcher.poll() is not None:
-                    raise SystemExit(f'{policy} seed {seed}: the system stopped; see {log}')
+                    raise SystemExit(f'{policy} seed {seed}: the system stopped; see {log}') from error
                 continue
             curve.append((state['time'], state['coverage']))
             if learner_pid is None and (learner_pid := child_pid(launcher.pid, '__node:=learner_node')):
@@ -204,7 +204,7 @@ def summary(report: dict) -> str:
              '|---|' + '---|' * (sum(m <= report['minutes'] for m in REPORT_MINUTES) + 2)]
     for policy, finals in report['coverage'].items():
         cells = []
-        for minutes, values in report['coverage_at_minutes'][policy].items():
+        for values in report['coverage_at_minutes'][policy].values():
             mean, half = mean_and_interval(values)
             cells.append(f'{mean:.3f} ± {half:.3f}')
         noisy = mean_and_interval(report['noisy_tv_view_fraction'][policy])
@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
         'noisy_tv': args.noisy_tv,
         'harness': args.harness,
         'reward': args.reward,
-        'command': 'python -m ami_nodes.eval.curiosity_coverage ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        'command': 'python -m ami_nodes.eval.curiosity_coverage '
+                   + ' '.join(argv if argv is not None else sys.argv[1:]),
         'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
         'runs': runs,
     }

@@ -53,9 +53,9 @@ def run_one(mode: str, seed: int, minutes: float, workdir: Path) -> dict:
             time.sleep(SAMPLE_S)
             try:
                 state = world_state(port)
-            except OSError:
+            except OSError as error:
                 if launcher.poll() is not None:
-                    raise SystemExit(f'{mode} seed {seed}: the system stopped; see {log}')
+                    raise SystemExit(f'{mode} seed {seed}: the system stopped; see {log}') from error
                 continue
             started = started if started is not None else time.monotonic()
             elapsed = time.monotonic() - started

@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -183,7 +183,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             runs.append(result)
             print(f"{policy:8s} seed {seed}: coverage {result['coverage_at_minutes']} "
                   f"noisy {result['noisy_tv_view_fraction']:.3f} updates {result['updates']} "
-                  f"entropy {result['last_entropy']} ({result['wall_s']:.0f} s) late actions {result['late_action_share']}",
+                  f"entropy {result['last_entropy']} ({result['wall_s']:.0f} s) "
+                  f"late actions {result['late_action_share']}",
                   flush=True)
     return runs
 

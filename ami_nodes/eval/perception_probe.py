@@ -202,10 +202,11 @@ def summary_markdown(report: dict, command: str) -> str:
     for name, row in report['probe'].items():
         if name.startswith('_'):
             continue
-        lines.append(f"| {name} | {row['dims']} | {row['effective_rank']:.1f} | {row['r2_x']:.3f} | {row['r2_y']:.3f} | "
-                     f"{row['r2_sin_yaw']:.3f} | {row['r2_cos_yaw']:.3f} | {row['r2_mean']:.3f} | "
+        lines.append(f"| {name} | {row['dims']} | {row['effective_rank']:.1f} | {row['r2_x']:.3f} | "
+                     f"{row['r2_y']:.3f} | {row['r2_sin_yaw']:.3f} | {row['r2_cos_yaw']:.3f} | {row['r2_mean']:.3f} | "
                      f"{row['in_view_accuracy']:.3f} |")
-    lines += ['', f"In-view majority-class accuracy (chance floor): {report['probe']['_chance']['in_view_accuracy']:.3f}.",
+    chance = report['probe']['_chance']['in_view_accuracy']
+    lines += ['', f"In-view majority-class accuracy (chance floor): {chance:.3f}.",
               '', '![aux loss curve](aux_loss.png)', '']
     live = report.get('live_system')
     if live:

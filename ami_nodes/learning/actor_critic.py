@@ -7,8 +7,8 @@ problems, and two 64-d-input MLPs cost nothing next to the encoder.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

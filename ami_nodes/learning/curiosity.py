@@ -18,8 +18,7 @@ easy to set, and it needs no running discounted sum that a gap in the stream wou
 from __future__ import annotations
 
 import copy
-
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -9,8 +9,8 @@ Training is gated on new data: nothing happens until `min_new_samples` steps hav
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch

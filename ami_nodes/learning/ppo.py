@@ -13,9 +13,8 @@ behaviour-time values come from an older critic.
 from __future__ import annotations
 
 import copy
-
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -96,7 +95,8 @@ def _explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 class PPOTrainer:
     """Clipped-objective PPO over minibatches; one `update` makes one new policy version."""
 
-    def __init__(self, actor_critic: ActorCritic, config: PPOConfig = PPOConfig()) -> None:
+    def __init__(self, actor_critic: ActorCritic, config: PPOConfig | None = None) -> None:
+        config = config or PPOConfig()
         self.actor_critic = actor_critic
         self.config = config
         self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=config.learning_rate,

@@ -21,16 +21,15 @@ from std_msgs.msg import Float32, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from ami_nodes.action_space import ACTION_DIMS
-from ami_nodes.learning.learner import CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
+from ami_nodes.learning.learner import CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.messages import (POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience,
-                                    msg_to_reward)
 from ami_nodes.ros.errors import ConfigureError
 from ami_nodes.ros.lifecycle import ManagedNode
+from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience, msg_to_reward
 from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from

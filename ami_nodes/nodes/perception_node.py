@@ -16,9 +16,8 @@ from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.messages import (MessageError, features_to_msg, image_to_rgb, msg_to_action,
-                                    rgb_to_image, stamp_to_ns)
 from ami_nodes.ros.lifecycle import ManagedNode
+from ami_nodes.ros.messages import MessageError, features_to_msg, image_to_rgb, msg_to_action, rgb_to_image, stamp_to_ns
 from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from

@@ -20,11 +20,18 @@ from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.messages import (POLICY_MODEL, Experience, MessageError, action_to_msg,
-                                    experience_names,
-                                    experience_to_msg, msg_to_blob, msg_to_features,
-                                    stamp_to_ns)
 from ami_nodes.ros.lifecycle import ManagedNode
+from ami_nodes.ros.messages import (
+    POLICY_MODEL,
+    Experience,
+    MessageError,
+    action_to_msg,
+    experience_names,
+    experience_to_msg,
+    msg_to_blob,
+    msg_to_features,
+    stamp_to_ns,
+)
 from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, torch_parameters, velocity_limits
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import configure_torch

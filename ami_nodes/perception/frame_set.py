@@ -11,7 +11,7 @@ nearest neighbour in the set (MinRed, Purushwalkam et al. 2022). See docs/percep
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

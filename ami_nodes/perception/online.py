@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,9 +24,9 @@ from ami_nodes.perception.budget import BudgetController
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES, UNKNOWN_ACTION, FrameSet
 from ami_nodes.perception.objectives import AUX, OBJECTIVES, BatchObjective, ObjectiveConfig
-from ami_nodes.settings import assign, setting
 from ami_nodes.perception.preview import render_preview
 from ami_nodes.perception.stats import feature_summary
+from ami_nodes.settings import assign, setting
 
 
 @dataclass

@@ -1,7 +1,14 @@
 """Persistence without pickle: versioned weight blobs and multi-process atomic checkpoints."""
 from ami_nodes.persistence.checkpoint import (
-    CheckpointStore, apply_retention, clean_staging, latest_checkpoint, list_checkpoints,
-    load_part, resolve_checkpoint, save_checkpoint)
+    CheckpointStore,
+    apply_retention,
+    clean_staging,
+    latest_checkpoint,
+    list_checkpoints,
+    load_part,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from ami_nodes.persistence.errors import CheckpointError, PersistenceError, WeightsError
 from ami_nodes.persistence.part import NodePart, check_compatible
 from ami_nodes.persistence.state_codec import decode_state, encode_state

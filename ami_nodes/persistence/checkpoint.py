@@ -24,8 +24,7 @@ from typing import Any
 
 from ami_nodes.persistence.errors import CheckpointError
 from ami_nodes.persistence.fsio import fsync_dir, remove_tree, replace_file, write_file
-from ami_nodes.persistence.manifest import (
-    MANIFEST, build_manifest, read_manifest, read_verified)
+from ami_nodes.persistence.manifest import MANIFEST, build_manifest, read_manifest, read_verified
 from ami_nodes.persistence.part import NodePart, check_name, decode_part, encode_part
 
 STAGING = '.staging'

@@ -17,8 +17,7 @@ import torch
 from safetensors import SafetensorError
 
 from ami_nodes.persistence.errors import WeightsError
-from ami_nodes.persistence.tensors import (
-    Spec, payload_sha256, spec_mismatches, tensor_spec, to_storable)
+from ami_nodes.persistence.tensors import Spec, payload_sha256, spec_mismatches, tensor_spec, to_storable
 
 FORMAT = 'ami_nodes.weights/1'
 RESERVED_KEYS = frozenset({'format', 'model', 'version', 'sha256', 'created'})

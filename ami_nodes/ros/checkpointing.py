@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from ami_nodes import system
 from ami_nodes.monitoring.training_log import TrainingLog
-from ami_nodes.persistence import (CheckpointStore, NodePart, PersistenceError,
-                                   latest_checkpoint, load_part)
+from ami_nodes.persistence import CheckpointStore, NodePart, PersistenceError, latest_checkpoint, load_part
 from ami_nodes.persistence.checkpoint import check_generated_name
 from ami_nodes.persistence.part import check_name
 from ami_nodes.ros import qos

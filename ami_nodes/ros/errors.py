@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import threading
 import traceback
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rclpy.impl.rcutils_logger import RcutilsLogger
 

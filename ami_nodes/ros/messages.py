@@ -16,8 +16,8 @@ here, which gives the same arrays (checked at import; tested without cv_bridge).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -99,7 +99,7 @@ def _consistent_bridge():
                     bytes(ours.data), ours.step, ours.encoding):
                 return None
         return bridge
-    except Exception:  # noqa: BLE001: any failure means "use the numpy path"
+    except Exception:  # noqa: BLE001 (any failure means "use the numpy path")
         return None
 
 

@@ -1,6 +1,5 @@
 """QoS profiles by role, so every node agrees on them (and the README table can cite them)."""
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 #: Subscriptions to camera images: best effort, newest frames only (as image_pipeline does).
 SENSOR = qos_profile_sensor_data

@@ -161,7 +161,7 @@ def start_worlds(plan: system.Plan, env: dict[str, str]) -> list[Child] | None:
     worlds = [Child(world.name, [sys.executable, '-m', 'ami_nodes.world.main',
                                  *system.world_arguments(world.parameters)], env)
               for world in plan.worlds]
-    for world, child in zip(plan.worlds, worlds):
+    for world in plan.worlds:
         if not wait_for_world(world.parameters):
             print(f'[ami_launch] {world.name} did not come up; see its output above', flush=True)
             for started in worlds:

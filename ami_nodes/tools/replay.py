@@ -9,8 +9,8 @@ format `python -m ami_nodes.eval.perception_probe --encoder` evaluates.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from mcap.reader import make_reader

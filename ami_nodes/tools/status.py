@@ -76,7 +76,7 @@ def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = Non
         line += f" | down: {supervision['down']}"
     lines = [line]
     for stack in robot_namespaces:
-        g = lambda node, key: _get(snapshot, system.join(stack, node), key)  # noqa: E731
+        g = lambda node, key, stack=stack: _get(snapshot, system.join(stack, node), key)  # noqa: E731
         label = stack.rsplit('/', 1)[-1] if len(robot_namespaces) > 1 else 'robot'
         lines.append(
             f'  {label}: camera {g("camera_node", "rate_hz")} Hz'

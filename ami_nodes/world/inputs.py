@@ -6,8 +6,23 @@ only on a 0 -> 1 edge, so a second `Jump 1` without a `0` between does nothing.
 from __future__ import annotations
 
 from ami_nodes.actuation.vrchat_osc import (
-    AXES, BUTTONS, HORIZONTAL, JUMP, LOOK_HORIZONTAL, LOOK_LEFT, LOOK_RIGHT, MOVE_BACKWARD,
-    MOVE_FORWARD, MOVE_LEFT, MOVE_RIGHT, RUN, VERTICAL, OscValue, _clip, validate_input)
+    AXES,
+    BUTTONS,
+    HORIZONTAL,
+    JUMP,
+    LOOK_HORIZONTAL,
+    LOOK_LEFT,
+    LOOK_RIGHT,
+    MOVE_BACKWARD,
+    MOVE_FORWARD,
+    MOVE_LEFT,
+    MOVE_RIGHT,
+    RUN,
+    VERTICAL,
+    OscValue,
+    _clip,
+    validate_input,
+)
 
 
 class HeldInputs:

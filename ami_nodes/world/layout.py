@@ -157,7 +157,7 @@ def generate_rooms(rng: np.random.Generator, size: int = ROOMS_MAP_SIZE) -> Layo
             group[root(a)] = root(b)
         else:
             extra_doors -= 1
-        (i, j), (bi, bj) = a, b
+        (i, j), (bi, _) = a, b
         width = int(rng.integers(1, 3))
         if bi != i:   # a door in the vertical wall at x_edges[i + 1]
             low, high = y_edges[j] + 1, y_edges[j + 1] - width

@@ -12,14 +12,15 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from ami_nodes.actuation.avatar_parameters import TOUCH_PARAMETER
 from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.osc_server import OscInputServer
 from ami_nodes.world.runner import WorldRunner
 from ami_nodes.world.sim import World, WorldConfig
 from ami_nodes.world.stream_server import StreamServer
-from ami_nodes.actuation.avatar_parameters import TOUCH_PARAMETER
 from ami_nodes.world.target import TouchReporter
 
 EXIT_BIND_ERROR = 2
@@ -116,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f'OSC on udp://{osc.address[0]}:{osc.address[1]}, seed {args.seed}, layout {args.layout}'
               f'{" with a noisy TV" if args.noisy_tv else ""}, '
               f'{args.width}x{args.height} at {args.fps:g} fps'
-              f"{f', target on (touches to udp://{args.avatar_osc_host}:{args.avatar_osc_port})' if args.target else ''}",
+              + (f', target on (touches to udp://{args.avatar_osc_host}:{args.avatar_osc_port})'
+                 if args.target else ''),
               flush=True)
         runner.run(stop, args.duration)
         osc.stop()                         # no input may change the world after this point

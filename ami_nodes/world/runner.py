@@ -9,7 +9,8 @@ import json
 import math
 import threading
 import time
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from ami_nodes.world.sim import World
 from ami_nodes.world.stream_server import encode_jpeg

@@ -39,7 +39,7 @@ class Target:
     touches: int = 0
 
     @classmethod
-    def place(cls, layout: Layout, seed: int, entity_id: int, avoid: Cell) -> 'Target':
+    def place(cls, layout: Layout, seed: int, entity_id: int, avoid: Cell) -> Target:
         target = cls(entity_id, layout, np.random.default_rng(seed + _SEED_OFFSET))
         target._move(avoid)
         return target
