@@ -3,6 +3,11 @@
 
 Starts the same processes as `ami_launch` (the pip path), from the same description in
 ami_nodes.system (system.plan places every node: namespace, fleet) and the same parameters.
+policy_node, osc_bridge_node, perception_node and learner_node are managed (lifecycle) nodes;
+their `autostart` parameter (default true, as nav2's lifecycle_manager calls it) configures
+and activates each at start, respawns included, so every node is active without a lifecycle
+manager. Set `autostart: false` in the parameters file to drive them with
+`ros2 lifecycle set` instead.
 """
 import inspect
 import os

@@ -105,3 +105,32 @@ def rejected(diagnostics: list, node: str, at_least: int, text: str = '') -> boo
     """Whether `node` reported at least `at_least` rejected inputs, the last one saying `text`."""
     return any(int(v['rejected_inputs']) >= at_least and text in v['last_rejected']
                for v in diagnostic_values(diagnostics, node))
+
+
+def lifecycle_state(watcher: Watcher, node: str, timeout_s: float = 30.0) -> str:
+    """The lifecycle state label of `node` (e.g. '/policy_node'), through GetState."""
+    from lifecycle_msgs.srv import GetState
+    return _call(watcher, GetState, f'{node}/get_state', GetState.Request(),
+                 timeout_s).current_state.label
+
+
+def change_state(watcher: Watcher, node: str, transition_id: int,
+                 timeout_s: float = 60.0) -> bool:
+    """Whether `node` took the transition (lifecycle_msgs Transition id), through ChangeState,
+    as `ros2 lifecycle set` does."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    return _call(watcher, ChangeState, f'{node}/change_state',
+                 ChangeState.Request(transition=Transition(id=transition_id)),
+                 timeout_s).success
+
+
+def _call(watcher: Watcher, srv_type, name: str, request, timeout_s: float):
+    client = watcher.node.create_client(srv_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=timeout_s), f'{name} not available'
+        future = client.call_async(request)
+        assert watcher.spin_until(future.done, timeout_s), f'{name}: no answer'
+        return future.result()
+    finally:
+        watcher.node.destroy_client(client)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import REPO, Watcher, stop
+from ros_harness import REPO, Watcher, lifecycle_state, stop
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 from test_end_to_end import make_config, world_state
@@ -59,13 +59,19 @@ def test_save_pause_stop_and_resume(tmp_path):
         paused = ami('pause', 'acting')
         paused_at_ns = time.time_ns()  # both services have answered: nothing acts after this
         assert paused.returncode == 0, paused
+        # through the lifecycle: both acting nodes deactivated
+        assert paused.stdout.count('deactivate ok') == 2, paused.stdout
+        assert lifecycle_state(watcher, '/policy_node') == 'inactive'
+        assert lifecycle_state(watcher, '/osc_bridge_node') == 'inactive'
         assert watcher.spin_until(lambda: world_state(config)['held_inputs'] == {}, 10.0), \
             'pausing must release every input'
         watcher.spin_for(1.5)  # also drains what was queued while `ami` ran
         late = [m for m in experience if stamp_to_ns(m.header.stamp) > paused_at_ns]
         assert not late, f'a paused policy must not act: {len(late)} frames after the pause'
         count = len(experience)
-        assert ami('resume', 'acting').returncode == 0
+        resumed = ami('resume', 'acting')
+        assert resumed.returncode == 0 and resumed.stdout.count('activate ok') == 2, resumed
+        assert lifecycle_state(watcher, '/policy_node') == 'active'
         assert watcher.spin_until(lambda: len(experience) > count + 10, 10.0)
         status = ami('status')
         assert status.returncode == 0 and 'policy_node' in status.stdout and 'last_checkpoint' in status.stdout

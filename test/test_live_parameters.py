@@ -34,6 +34,7 @@ class Harness:
 
     def start(self, node_type):
         node = node_type()
+        assert node.autostart(), node.failure  # configure and activate, as run_node does
         self.started.append(node)
         self.executor.add_node(node)
         if not self.spinner.is_alive():

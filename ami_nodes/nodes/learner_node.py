@@ -16,7 +16,6 @@ import threading
 import time
 
 import torch
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -28,9 +27,10 @@ from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.errors import InputErrors
+from ami_nodes.ros.errors import ConfigureError
+from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import POLICY_MODEL, MessageError, blob_to_msg, msg_to_experience, msg_to_reward
-from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
+from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
@@ -80,29 +80,15 @@ class ExperienceSource:
         self.policy_version: int | None = None
 
 
-class LearnerNode(Node):
+class LearnerNode(ManagedNode):
+    """A managed node: configure builds the learner and loads the checkpoint, activate starts
+    learning, deactivate stops it, cleanup and shutdown take a final checkpoint."""
+
     def __init__(self) -> None:
-        super().__init__('learner_node')
-        self.p = declare(self, PARAMETERS, self._apply)
-        try:
-            device = configure_torch(self.p.device, self.p.torch_threads)
-        except ValueError as error:  # cuda asked for and absent: say so and stop, do not guess
-            self.get_logger().fatal(f'cannot train: {error}')
-            raise SystemExit(2) from error
-        self.get_logger().info(f'training on {device}')
-        torch.manual_seed(self.p.seed)
-        values = vars(self.p)
-        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
-            LearnerConfig, values, ppo=config_from(PPOConfig, values)), device=device)
-        self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
+        super().__init__('learner_node', PARAMETERS, self._apply)
+        self.core: CuriosityPPOLearner | None = None
         self._train_lock = threading.Lock()
         self._updates = 0
-        self._errors = InputErrors(self.get_logger())
-        checkpointing.resume(self, self.p, self._restore)
-        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name, self._updates)
-        self.checkpoints = checkpointing.CheckpointCoordinator(
-            self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
-            list(self.p.checkpoint_parts), self._snapshot, self._errors, self.p.run_name)
         self._learning = True
         self._reward = 0.0            # summed `reward` messages since the last experience
         self._reward_lock = threading.Lock()
@@ -111,10 +97,43 @@ class LearnerNode(Node):
         self._sources = {topic: ExperienceSource() for topic in self.p.experience_topics}
         self._policy_behind_since: float | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._publish_pending = True
+        self.checkpoints: checkpointing.CheckpointCoordinator | None = None
 
-        self._weights_pub = self.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+    def build(self) -> None:
+        parts = checkpointing.check_parts(list(self.p.checkpoint_parts))
+        try:
+            device = configure_torch(self.p.device, self.p.torch_threads)
+        except ValueError as error:  # cuda asked for and absent: say so, do not guess
+            raise ConfigureError(f'cannot train: {error}') from error
+        self.get_logger().info(f'training on {device}')
+        torch.manual_seed(self.p.seed)
+        values = vars(self.p)
+        self.core = CuriosityPPOLearner(self.p.feature_dim, ACTION_DIMS, config_from(
+            LearnerConfig, values, ppo=config_from(PPOConfig, values)), device=device)
+        self.buffer = ExperienceBuffer(rollout_length=self.p.rollout_length)
+        self._updates, self._stats = 0, {}
+        checkpointing.resume(self, self.p, self._restore)
+        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
+                                               self._updates)
+        if self.checkpoints is None:
+            self.checkpoints = checkpointing.CheckpointCoordinator(
+                self, self.p.checkpoint_dir, self.p.checkpoint_keep, self.p.checkpoint_timeout,
+                parts, self._snapshot, self.errors, self.p.run_name)
+        # The first weights wait for the policy's version (its first experience): after a
+        # restart, fresh or from a checkpoint, the policy may act with a newer version than
+        # ours, and the versions we ship must only ever rise.
+        self._publish_pending = True
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
+        self._thread.start()
+
+    def wire(self) -> None:
+        self._weights_pub = self.create_lifecycle_publisher(UInt8MultiArray, 'policy_weights',
+                                                            qos.LATCHED)
         self._scalar_pubs: dict[str, object] = {}
-        guard = self._errors.guard
+        guard = self.errors.guard
         for topic in self._sources:
             self.create_subscription(JointState, topic, guard(
                 topic, lambda msg, topic=topic: self._on_experience(msg, topic)), qos.EXPERIENCE)
@@ -123,30 +142,42 @@ class LearnerNode(Node):
         self.create_service(Trigger, '~/save', guard('save', self._on_save))
         if self.p.checkpoint_period > 0:
             self.create_timer(self.p.checkpoint_period,
-                              guard('checkpoint_period', self.checkpoints.save_async))
+                              guard('checkpoint_period', self._periodic_checkpoint))
         self.create_timer(0.5, guard('policy_lag', self._check_policy_lag))
-        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
-        # The first weights wait for the policy's version (its first experience): after a
-        # restart, fresh or from a checkpoint, the policy may act with a newer version than
-        # ours, and the versions we ship must only ever rise.
-        self._publish_pending = True
-        self._thread = threading.Thread(target=self._train_loop, name='training', daemon=True)
-        self._thread.start()
+
+    def save_and_drop(self, final_checkpoint: bool) -> None:
+        """A final checkpoint if asked (its snapshot is taken now; the parts of the other
+        nodes are gathered on a worker thread while this node spins on), then the training
+        thread stops and the model goes."""
+        if final_checkpoint:
+            name = self.checkpoints.save_async()
+            self.get_logger().info(f'final checkpoint {name} being saved' if name else
+                                   'a checkpoint is being saved already: no final one')
+        self._stop.set()
+        self._thread.join(timeout=30.0)
+        self._log.close()
+        self.core = None
+
+    def _periodic_checkpoint(self) -> None:
+        if self.configured:
+            self.checkpoints.save_async()
 
     # --- subscriptions: append only --------------------------------------------------
     def _on_experience(self, msg: JointState, topic: str) -> None:
+        if not self.active:
+            return
         try:
             exp = msg_to_experience(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report('experience', str(error))
+            self.errors.report('experience', str(error))
             return
         ahead_s = (exp.stamp_ns - self.get_clock().now().nanoseconds) / 1e9
         if ahead_s > MAX_STAMP_AHEAD_S:
             # A stamp from the future would make every real sample after it look late.
-            self._errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
+            self.errors.report('experience', f'stamp is {ahead_s:.0f} s ahead of this clock')
             return
         if exp.policy_version - self.core.version > MAX_VERSION_AHEAD:
-            self._errors.report('experience', f'policy_version {exp.policy_version} is more '
+            self.errors.report('experience', f'policy_version {exp.policy_version} is more '
                                 f'than {MAX_VERSION_AHEAD} above mine (v{self.core.version})')
             return
         source = self._sources[topic]
@@ -165,21 +196,21 @@ class LearnerNode(Node):
         try:
             value = msg_to_reward(msg)
         except MessageError as error:
-            self._errors.report('reward', str(error))
+            self.errors.report('reward', str(error))
             return
         with self._reward_lock:
             self._reward += value
 
     # --- training thread --------------------------------------------------------------
     def _train_loop(self) -> None:
-        train = self._errors.guard('training', self._train_once)
+        train = self.errors.guard('training', self._train_once)
         while not self._stop.is_set():
             train()
 
     def _train_once(self) -> None:
         """Train on the next ready rollout, if any (waits up to 0.2 s for one)."""
         rollout = self.buffer.pop(timeout=0.2)
-        if rollout is None or not self._learning:
+        if rollout is None or not (self.active and self._learning):
             return
         started = time.perf_counter()
         with self._train_lock:
@@ -213,7 +244,7 @@ class LearnerNode(Node):
         whose experience stopped (stopped, or gone) is left out: its version is stale."""
         seen = [s.policy_version for s in self._sources.values()
                 if s.policy_version is not None and s.rate.rate() > 0.0]
-        if not seen:
+        if not seen or not self.active:
             return
         if max(seen) > self.core.version:
             with self._train_lock:
@@ -258,6 +289,10 @@ class LearnerNode(Node):
                     'params': checkpointing.node_params(self)}
 
     def _on_save(self, request: Trigger.Request, response: Trigger.Response):
+        if not self.configured:
+            response.success = False
+            response.message = f'not configured ({self.state_label()}): nothing to save'
+            return response
         name = self.checkpoints.save_async()
         response.success = bool(name)
         response.message = (f'saving checkpoint {name} in {self.p.checkpoint_dir}' if name
@@ -265,8 +300,10 @@ class LearnerNode(Node):
         return response
 
     def _apply(self, name: str, value) -> None:
-        """A live setting: the training thread reads it at its next update."""
-        self.core.update_setting(name, value)
+        """A live setting: the training thread reads it at its next update (configure builds
+        the learner from it when there is none)."""
+        if self.core is not None:
+            self.core.update_setting(name, value)
         self.get_logger().info(f'{name} set to {value!r}')
 
     def _on_set_learning(self, request: SetBool.Request, response: SetBool.Response):
@@ -275,7 +312,7 @@ class LearnerNode(Node):
         response.message = 'learning' if self._learning else 'learning paused'
         return response
 
-    def _report(self) -> diagnostics.Report:
+    def report(self) -> diagnostics.Report:
         s = self._stats
         buffer = self.buffer.stats()
         seen = [s.policy_version for s in self._sources.values() if s.policy_version is not None]
@@ -319,11 +356,6 @@ class LearnerNode(Node):
                            f'{label}/lag_mean': source.lag.mean,
                            f'{label}/lag_p99': source.lag.p99})
         return values
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30.0)
-        self._log.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,9 +1,10 @@
 """osc_bridge_node: a cmd_vel driver for VRChat, speaking its OSC input protocol over UDP.
 
-Only changed inputs are sent. Every input is released on pause, on shutdown, and when no
-command arrived within `deadman_timeout`, so the avatar never keeps walking on its own. A
-command with a NaN or infinite velocity is refused: it does not count as a command, so the
-dead-man timeout still releases what the last valid one held.
+Only changed inputs are sent. Every input is released on pause (deactivate, or set_enabled
+false), on cleanup and shutdown, and when no command arrived within `deadman_timeout`, so
+the avatar never keeps walking on its own. A command with a NaN or infinite velocity is
+refused: it does not count as a command, so the dead-man timeout still releases what the last
+valid one held.
 With `reward_parameter` set it also listens to VRChat's OSC output (avatar parameters, UDP
 9001) and publishes that parameter's value, times `reward_scale`, on `reward` per message.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import time
 
 from geometry_msgs.msg import Twist, TwistStamped
-from rclpy.node import Node
 from std_msgs.msg import Float32
 from std_srvs.srv import SetBool
 
@@ -22,9 +22,9 @@ from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.ros import diagnostics, qos
-from ami_nodes.ros.errors import InputErrors
+from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import stamp_to_ns
-from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, declare, velocity_limits
+from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, velocity_limits
 from ami_nodes.ros.spin import run_node
 
 PARAMETERS = (
@@ -44,12 +44,14 @@ PARAMETERS = (
 )
 
 
-class OscBridgeNode(Node):
+class OscBridgeNode(ManagedNode):
+    """A managed node: deactivate releases every input, and commands are ignored until
+    activated again."""
+
     def __init__(self) -> None:
-        super().__init__('osc_bridge_node')
-        self.p = declare(self, PARAMETERS, self._apply)
+        super().__init__('osc_bridge_node', PARAMETERS, self._apply)
         self._limits = velocity_limits(self.p)
-        self._sender = OscSender(self.p.host, self.p.port)
+        self._sender: OscSender | None = None
         self._state = InputState()
         self._enabled = True
         self._last_command = 0.0
@@ -57,33 +59,47 @@ class OscBridgeNode(Node):
         self._latency_ms = RollingStats()
         self._rate = RateMeter()
         self._reported_error = ''
-        self._errors = InputErrors(self.get_logger())
-        guard = self._errors.guard
+        self._deadman_timer = None
+        self._rewards_published = 0
+        self._listener: AvatarParameterListener | None = None
+
+    def build(self) -> None:
+        self._sender = OscSender(self.p.host, self.p.port)
+        self._state = InputState()
+        self.get_logger().info(f'sending VRChat OSC ({self.p.mode}) to '
+                               f'{self.p.host}:{self.p.port}')
+        self._send(self._state.release_all())
+
+    def wire(self) -> None:
+        guard = self.errors.guard
         if self.p.cmd_vel_stamped:
             self.create_subscription(TwistStamped, 'cmd_vel', guard('cmd_vel', self._on_stamped),
                                      qos.STREAM)
         else:
             self.create_subscription(Twist, 'cmd_vel', guard('cmd_vel', self._on_twist),
                                      qos.STREAM)
-        self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
+        self._latency_pub = self.create_lifecycle_publisher(Float32, '~/latency_ms',
+                                                            qos.MONITOR)
         self.create_service(SetBool, '~/set_enabled', guard('set_enabled', self._on_set_enabled))
         self._deadman_timer = self.create_timer(self.p.deadman_timeout / 2,
                                                 guard('deadman', self._check_deadman))
-        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
-        self.get_logger().info(f'sending VRChat OSC ({self.p.mode}) to '
-                               f'{self.p.host}:{self.p.port}')
-        self._send(self._state.release_all())
-        self._rewards_published = 0
-        self._listener: AvatarParameterListener | None = None
         if self.p.reward_parameter:
             self._reward_pub = self.create_publisher(Float32, 'reward', qos.STREAM)
             self._listener = AvatarParameterListener(
                 self.p.reward_host, self.p.reward_port,
                 guard('avatar_parameters', self._on_avatar_parameter),
-                lambda reason: self._errors.report('avatar_parameters', reason))
+                lambda reason: self.errors.report('avatar_parameters', reason))
             self.get_logger().info(
                 f'publishing avatar parameter {self.p.reward_parameter!r} from '
                 f'udp://{self.p.reward_host}:{self.p.reward_port} on reward')
+
+    def stop(self, why: str) -> None:
+        self.release_all(why)
+
+    def save_and_drop(self, final_checkpoint: bool) -> None:
+        self.release_all('cleanup')
+        self._sender.close()
+        self._sender = None
 
     def _on_avatar_parameter(self, name: str, value: float) -> None:
         if name == self.p.reward_parameter:
@@ -101,10 +117,10 @@ class OscBridgeNode(Node):
         try:
             wanted = velocity_to_inputs(velocity, self._limits, self.p.mode)
         except ValueError as error:
-            self._errors.report('cmd_vel', str(error))
+            self.errors.report('cmd_vel', str(error))
             return
         self._last_command = time.monotonic()
-        if not self._enabled:
+        if not (self.active and self._enabled):
             return
         self._send(self._state.changes(wanted))
         self._released = False
@@ -124,6 +140,8 @@ class OscBridgeNode(Node):
             self._reported_error = ''
 
     def release_all(self, why: str) -> None:
+        if self._sender is None:
+            return  # not configured: no socket, nothing held
         if not self._released:
             self.get_logger().info(f'releasing every input ({why})')
         self._send(self._state.release_all())
@@ -134,12 +152,12 @@ class OscBridgeNode(Node):
             self.release_all(f'no cmd_vel for {self.p.deadman_timeout:g} s')
 
     def _apply(self, name: str, value) -> None:
-        if name == 'deadman_timeout':  # checked twice per timeout, so re-time the check
+        if name == 'deadman_timeout' and self._deadman_timer is not None:
+            # checked twice per timeout, so re-time the check
             self.destroy_timer(self._deadman_timer)
-            self._deadman_timer = self.create_timer(value / 2,
-                                                    self._errors.guard('deadman',
-                                                                       self._check_deadman))
-        else:  # a speed
+            self._deadman_timer = self.create_timer(
+                value / 2, self.errors.guard('deadman', self._check_deadman))
+        elif name != 'deadman_timeout':  # a speed
             self._limits = velocity_limits(self.p)
         self.get_logger().info(f'{name} set to {value!r}')
 
@@ -151,7 +169,7 @@ class OscBridgeNode(Node):
         response.message = 'acting' if self._enabled else 'paused: every input released'
         return response
 
-    def _report(self) -> diagnostics.Report:
+    def report(self) -> diagnostics.Report:
         values = {'enabled': self._enabled, 'commands_hz': self._rate.rate(),
                   'datagrams_sent': self._sender.sent, 'send_errors': self._sender.errors,
                   'held_inputs': len(self._state.held),
@@ -168,8 +186,7 @@ class OscBridgeNode(Node):
         return diagnostics.OK, f'{self._rate.rate():.1f} commands/s', values
 
     def close(self) -> None:
-        self.release_all('shutdown')
-        self._sender.close()
+        super().close()
         if self._listener is not None:
             self._listener.close()
 

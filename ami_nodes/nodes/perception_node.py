@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32
 
@@ -17,9 +16,9 @@ from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.errors import InputErrors
+from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import MessageError, features_to_msg, image_to_rgb, msg_to_action, rgb_to_image, stamp_to_ns
-from ami_nodes.ros.params import Param, declare, params_of, torch_parameters
+from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
@@ -48,28 +47,13 @@ MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder', 'objective')
 TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 
 
-class PerceptionNode(Node):
+class PerceptionNode(ManagedNode):
+    """A managed node: configure builds the encoder and loads the checkpoint, activate
+    starts encoding and training on frames, deactivate stops it."""
+
     def __init__(self) -> None:
-        super().__init__('perception_node')
-        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
-        device = configure_torch(self.p.device, self.p.torch_threads)
-        budget_s = self.p.budget_fraction / self.p.frame_rate
-        values = vars(self.p)
-        self.core = OnlinePerception(config_from(
-            OnlinePerceptionConfig, values,
-            train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
-            budget_s=budget_s if self.p.train_online else 0.0,
-            aux=config_from(AuxLossConfig, values)), device=device)
-        checkpointing.resume(self, self.p,
-                             lambda part: self.core.load_state_dict(
-                                 {**part.trainers['online'], **part.data['memory'],
-                                  **{k: part.models.get(k, {}) for k in MODEL_KEYS}}))
-        self._errors = InputErrors(self.get_logger())
-        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
-                                            self._errors)
-        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
-                                               self.core.frames)
-        self._logged_at = self.core.frames
+        super().__init__('perception_node', PARAMETERS, self._apply, refuse=self._refuse)
+        self.core: OnlinePerception | None = None
         self._actions: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._previous_stamp: int | None = None
         self._step_ms = RollingStats()
@@ -77,21 +61,49 @@ class PerceptionNode(Node):
         self._losses: dict[str, float] = {}
         self._without_action = 0
 
-        self._features_pub = self.create_publisher(Image, 'features', qos.STREAM)
-        self._preview_pub = self.create_publisher(Image, '~/preview', qos.MONITOR)
-        self._scalar_pubs = {name: self.create_publisher(Float32, f'~/{name}', qos.MONITOR)
+    def build(self) -> None:
+        device = configure_torch(self.p.device, self.p.torch_threads)
+        budget_s = self.p.budget_fraction / self.p.frame_rate
+        values = vars(self.p)
+        core = OnlinePerception(config_from(
+            OnlinePerceptionConfig, values,
+            train_every=self.p.train_every if self.p.train_online else FROZEN_TRAIN_EVERY,
+            budget_s=budget_s if self.p.train_online else 0.0,
+            aux=config_from(AuxLossConfig, values)), device=device)
+        checkpointing.resume(self, self.p,
+                             lambda part: core.load_state_dict(
+                                 {**part.trainers['online'], **part.data['memory'],
+                                  **{k: part.models.get(k, {}) for k in MODEL_KEYS}}))
+        self.core = core
+        self._log = checkpointing.training_log(self, self.p.log_dir, self.p.run_name,
+                                               self.core.frames)
+        self._logged_at = self.core.frames
+        self._previous_stamp = None
+
+    def wire(self) -> None:
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
+                                            self.errors)
+        self._features_pub = self.create_lifecycle_publisher(Image, 'features', qos.STREAM)
+        self._preview_pub = self.create_lifecycle_publisher(Image, '~/preview', qos.MONITOR)
+        self._scalar_pubs = {name: self.create_lifecycle_publisher(Float32, f'~/{name}',
+                                                                   qos.MONITOR)
                              for name in ('aux_loss', 'step_time_ms', 'train_every',
                                           'feature_mean', 'feature_std', 'effective_rank',
                                           *(f'loss/{t}' for t in LOSS_TERMS))}
         # The action first: when both are waiting, the executor serves them in creation
         # order, so frame t finds the action taken on frame t-1.
-        guard = self._errors.guard
+        guard = self.errors.guard
         self.create_subscription(JointState, 'action', guard('action', self._on_action),
                                  qos.STREAM)
         self.create_subscription(Image, 'image_raw', guard('image_raw', self._on_image),
                                  qos.LATEST)
         self.create_timer(1.0, guard('feature_stats', self._publish_feature_stats))
-        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
+
+    def save_and_drop(self, final_checkpoint: bool) -> None:
+        """The learner's checkpoints hold this node's part (it cannot make one alone), so
+        cleanup closes the training log and drops the encoder."""
+        self._log.close()
+        self.core = None
 
     def _refuse(self, values) -> str | None:
         if (values.budget_fraction > 0) != (self.p.budget_fraction > 0):
@@ -103,7 +115,9 @@ class PerceptionNode(Node):
 
     def _apply(self, name: str, value) -> None:
         """A live setting, between frames (the executor runs this and _on_image in turn)."""
-        if name in ('budget_fraction', 'frame_rate'):
+        if self.core is None:
+            pass  # configure builds the core from the new value
+        elif name in ('budget_fraction', 'frame_rate'):
             self.core.update_setting('budget_s', self.p.budget_fraction / self.p.frame_rate)
         else:
             self.core.update_setting(name, value)
@@ -113,15 +127,17 @@ class PerceptionNode(Node):
         try:
             self._actions[stamp_to_ns(msg.header.stamp)] = msg_to_action(msg)
         except MessageError as error:
-            self._errors.report('action', str(error))
+            self.errors.report('action', str(error))
         while len(self._actions) > 64:
             self._actions.popitem(last=False)
 
     def _on_image(self, msg: Image) -> None:
+        if not self.active:
+            return
         try:
             rgb = image_to_rgb(msg, self.p.image_size, self.p.image_size)
         except MessageError as error:
-            self._errors.report('image_raw', str(error))
+            self.errors.report('image_raw', str(error))
             return
         stamp = stamp_to_ns(msg.header.stamp)
         prev_action = self._actions.get(self._previous_stamp) if self._previous_stamp else None
@@ -155,6 +171,8 @@ class PerceptionNode(Node):
         self._scalar_pubs[name].publish(Float32(data=float(value)))
 
     def _publish_feature_stats(self) -> None:
+        if not self.active:
+            return
         stats = self.core.feature_stats()
         self._publish_scalar('feature_mean', stats['mean'])
         self._publish_scalar('feature_std', stats['std'])
@@ -162,7 +180,7 @@ class PerceptionNode(Node):
         self._log.scalars({'perception/feature_std': stats['std'],
                            'perception/effective_rank': stats['effective_rank']}, self.core.frames)
 
-    def _report(self) -> diagnostics.Report:
+    def report(self) -> diagnostics.Report:
         stats = self.core.feature_stats()
         values = {'rate_hz': self._rate.rate(), 'frames': self.core.frames,
                   'train_steps': self.core.train_steps, 'train_every': self.core.train_every,
@@ -171,20 +189,19 @@ class PerceptionNode(Node):
                   'effective_rank': stats['effective_rank'],
                   'frames_without_action': self._without_action}
         if self._rate.rate() == 0.0:
-            return diagnostics.WARN, f'no frames arriving {self._errors.last}'.strip(), values
+            return diagnostics.WARN, f'no frames arriving {self.errors.last}'.strip(), values
         return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self.core.train_every}', values
 
 
-    def _snapshot(self) -> checkpointing.Part:
+    def _snapshot(self) -> checkpointing.Part | None:
+        if self.core is None:
+            return None
         state = self.core.state_dict()  # a deep copy: later training cannot change it
         return {'models': {k: state[k] for k in MODEL_KEYS if state[k]},
                 'trainers': {'online': {k: state[k] for k in TRAINER_KEYS}},
                 'data': {'memory': {k: v for k, v in state.items()
                                     if k not in MODEL_KEYS + TRAINER_KEYS}},
                 'params': checkpointing.node_params(self)}
-
-    def close(self) -> None:
-        self._log.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 
 from geometry_msgs.msg import Twist, TwistStamped
-from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
 from std_srvs.srv import SetBool
@@ -21,7 +20,7 @@ from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
-from ami_nodes.ros.errors import InputErrors
+from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import (
     POLICY_MODEL,
     Experience,
@@ -33,7 +32,7 @@ from ami_nodes.ros.messages import (
     msg_to_features,
     stamp_to_ns,
 )
-from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, declare, torch_parameters, velocity_limits
+from ami_nodes.ros.params import VELOCITY_PARAMETERS, Param, torch_parameters, velocity_limits
 from ami_nodes.ros.spin import run_node
 from ami_nodes.torch_device import configure_torch
 
@@ -57,22 +56,19 @@ PARAMETERS = (
 )
 
 
-class PolicyNode(Node):
+class PolicyNode(ManagedNode):
+    """A managed node: configure builds the actor and loads the checkpoint, activate starts
+    acting, deactivate sends a stop command and acts no more."""
+
     def __init__(self) -> None:
-        super().__init__('policy_node')
-        self.p = declare(self, PARAMETERS, self._apply, refuse=self._refuse)
-        self._actor = Actor(self.p.feature_dim, self.p.hidden_size, self.p.action_mode,
-                            self.p.seed, configure_torch(self.p.device, self.p.torch_threads),
-                            self.p.sticky_min_s, self.p.sticky_max_s)
+        super().__init__('policy_node', PARAMETERS, self._apply, refuse=self._refuse)
+        self._actor: Actor | None = None
         self._version = -1  # its own random weights, until the learner's first version
         self._pending: tuple[ActorCritic, int, str] | None = None
         self._limits = velocity_limits(self.p)
         self._acting = True
         self._seq = 0
-        checkpointing.resume(self, self.p, self._restore)
-        self._errors = InputErrors(self.get_logger())
-        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
-                                            self._errors)
+        self._idle_frames = 0  # features that arrived while inactive or paused: not acted on
         self._names = experience_names(self.p.feature_dim)
         self._tick_ms = RollingStats()
         self._latency_ms = RollingStats()
@@ -80,34 +76,67 @@ class PolicyNode(Node):
         self._weights_lock = threading.Condition()
         self._incoming: bytes | None = None
         self._closing = False
+        self._worker: threading.Thread | None = None
 
+    def build(self) -> None:
+        self._actor = Actor(self.p.feature_dim, self.p.hidden_size, self.p.action_mode,
+                            self.p.seed, configure_torch(self.p.device, self.p.torch_threads),
+                            self.p.sticky_min_s, self.p.sticky_max_s)
+        self._version, self._pending, self._seq = -1, None, 0
+        checkpointing.resume(self, self.p, self._restore)
+        self._closing = False
+        self._worker = threading.Thread(target=self._apply_loop, name='weights', daemon=True)
+        self._worker.start()
+
+    def wire(self) -> None:
+        checkpointing.CheckpointParticipant(self, self.p.checkpoint_dir, self._snapshot,
+                                            self.errors)
         twist_type = TwistStamped if self.p.cmd_vel_stamped else Twist
-        self._cmd_pub = self.create_publisher(twist_type, 'cmd_vel', qos.STREAM)
-        self._action_pub = self.create_publisher(JointState, 'action', qos.STREAM)
-        self._experience_pub = self.create_publisher(JointState, 'experience', qos.EXPERIENCE)
+        self._cmd_pub = self.create_lifecycle_publisher(twist_type, 'cmd_vel', qos.STREAM)
+        self._action_pub = self.create_lifecycle_publisher(JointState, 'action', qos.STREAM)
+        self._experience_pub = self.create_lifecycle_publisher(JointState, 'experience',
+                                                                qos.EXPERIENCE)
         self._version_pub = self.create_publisher(Int64, '~/version', qos.LATCHED)
-        self._latency_pub = self.create_publisher(Float32, '~/latency_ms', qos.MONITOR)
-        guard = self._errors.guard
+        self._latency_pub = self.create_lifecycle_publisher(Float32, '~/latency_ms',
+                                                            qos.MONITOR)
+        guard = self.errors.guard
         self.create_subscription(Image, 'features', guard('features', self._on_features),
                                  qos.LATEST)
         self.create_subscription(UInt8MultiArray, 'policy_weights',
                                  guard('policy_weights', self._on_weights), qos.LATCHED)
         self.create_service(SetBool, '~/set_acting', guard('set_acting', self._on_set_acting))
-        self._worker = threading.Thread(target=self._apply_loop, name='weights', daemon=True)
-        self._worker.start()
-        diagnostics.DiagnosticsPublisher(self, self._report, self._errors)
+
+    def start(self) -> None:
         self._version_pub.publish(Int64(data=self._version))
+
+    def stop(self, why: str) -> None:
+        """A stop command, unless a stop signal closed the context (the bridge then releases
+        every input itself)."""
+        if self.context.ok():
+            self._publish_motion(NOOP, Header(stamp=self.get_clock().now().to_msg()))
+
+    def save_and_drop(self, final_checkpoint: bool) -> None:
+        """The learner's checkpoints hold this node's part (it cannot make one alone), so
+        cleanup only stops the weights worker and drops the actor."""
+        with self._weights_lock:
+            self._closing = True
+            self._weights_lock.notify()
+        self._worker.join(timeout=2.0)
+        self._actor = None
 
     # --- the hot path -----------------------------------------------------------------
     def _on_features(self, msg: Image) -> None:
+        if not self.configured:
+            return
         started = self.get_clock().now().nanoseconds
         self._swap_pending()
         try:
             features = msg_to_features(msg, self.p.feature_dim)
         except MessageError as error:
-            self._errors.report('features', str(error))
+            self.errors.report('features', str(error))
             return
-        if not self._acting:
+        if not (self.active and self._acting):
+            self._idle_frames += 1
             return
         header = msg.header
         stamp_ns = stamp_to_ns(header.stamp)
@@ -151,6 +180,8 @@ class PolicyNode(Node):
             self._weights_lock.notify()
 
     def _apply_loop(self) -> None:
+        """Decode and build incoming weights until cleanup (the blob that arrived while
+        unconfigured is the first one built)."""
         expected = tensor_spec(self._actor.model.state_dict())
         while True:
             with self._weights_lock:
@@ -162,7 +193,7 @@ class PolicyNode(Node):
             try:
                 model, packet = self._decode(blob, expected, newest)
             except Exception as error:  # noqa: BLE001 - a bad blob must not end this thread
-                self._errors.report('policy_weights',
+                self.errors.report('policy_weights',
                                     f'rejected, keeping v{self._version}: {error}')
                 continue
             if model is None:
@@ -188,7 +219,9 @@ class PolicyNode(Node):
         self._version = int(part.interaction['policy']['version'])
         self._seq = int(part.interaction['policy']['seq'])
 
-    def _snapshot(self) -> checkpointing.Part:
+    def _snapshot(self) -> checkpointing.Part | None:
+        if not self.configured:
+            return None
         return {'models': {'policy': self._actor.state()},
                 'interaction': {'policy': {'version': self._version, 'seq': self._seq}},
                 'params': checkpointing.node_params(self)}
@@ -196,8 +229,7 @@ class PolicyNode(Node):
     def _on_set_acting(self, request: SetBool.Request, response: SetBool.Response):
         self._acting = request.data
         if not self._acting:
-            header = Header(stamp=self.get_clock().now().to_msg())
-            self._publish_motion(NOOP, header)
+            self.stop('paused')
         response.success = True
         response.message = 'acting' if self._acting else 'paused: stop command sent'
         return response
@@ -211,7 +243,9 @@ class PolicyNode(Node):
 
     def _apply(self, name: str, value) -> None:
         """Live parameters, between ticks (the executor runs this and the hot path in turn)."""
-        if name == 'action_mode':
+        if self._actor is None and name in ('action_mode', 'sticky_min_s', 'sticky_max_s'):
+            pass  # configure builds the actor from the new value
+        elif name == 'action_mode':
             self._actor.set_action_mode(value)
         elif name in ('sticky_min_s', 'sticky_max_s'):
             self._actor.set_sticky_range(self.p.sticky_min_s, self.p.sticky_max_s)
@@ -219,9 +253,10 @@ class PolicyNode(Node):
             self._limits = velocity_limits(self.p)
         self.get_logger().info(f'{name} set to {value!r}')
 
-    def _report(self) -> diagnostics.Report:
+    def report(self) -> diagnostics.Report:
         values = {'acting': self._acting, 'policy_version': self._version,
                   'rate_hz': self._rate.rate(), 'ticks': self._seq,
+                  'idle_frames': self._idle_frames,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
         if not self._acting:
@@ -229,12 +264,6 @@ class PolicyNode(Node):
         if self._rate.rate() == 0.0:
             return diagnostics.WARN, 'no features arriving', values
         return diagnostics.OK, f'v{self._version}, {self._rate.rate():.1f} Hz', values
-
-    def close(self) -> None:
-        with self._weights_lock:
-            self._closing = True
-            self._weights_lock.notify()
-        self._worker.join(timeout=2.0)
 
 
 def main(args: list[str] | None = None) -> None:

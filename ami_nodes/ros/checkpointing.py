@@ -31,7 +31,7 @@ from ami_nodes.persistence import CheckpointStore, NodePart, PersistenceError, l
 from ami_nodes.persistence.checkpoint import check_generated_name
 from ami_nodes.persistence.part import check_name
 from ami_nodes.ros import qos
-from ami_nodes.ros.errors import InputErrors
+from ami_nodes.ros.errors import ConfigureError, InputErrors
 from ami_nodes.ros.messages import MessageError
 from ami_nodes.ros.params import Param
 
@@ -102,9 +102,9 @@ def resume(node: Node, p: SimpleNamespace, apply: Callable[[NodePart], None]) ->
 
     A node started again within the same run (same `run_name`: a supervisor's restart after
     a crash) rejoins from its run's newest complete checkpoint; otherwise `checkpoint` says
-    where to resume from (empty: fresh). A missing, damaged or incompatible checkpoint stops
-    the node with a message saying what to do, rather than silently starting from scratch
-    and overwriting what was learned.
+    where to resume from (empty: fresh). A missing, damaged or incompatible checkpoint is a
+    ConfigureError saying what to do (the node's configure transition fails), rather than
+    silently starting from scratch and overwriting what was learned.
     """
     own = latest_checkpoint(p.checkpoint_dir, run=p.run_name) if p.run_name else None
     ref = str(own) if own is not None else p.checkpoint
@@ -116,11 +116,10 @@ def resume(node: Node, p: SimpleNamespace, apply: Callable[[NodePart], None]) ->
         part = load_part(CheckpointStore(p.checkpoint_dir).resolve(ref), part_name(node))
         apply(part)
     except (PersistenceError, OSError, KeyError, ValueError, RuntimeError) as error:
-        node.get_logger().fatal(
+        raise ConfigureError(
             f'cannot resume from checkpoint {ref!r} in {p.checkpoint_dir!r}: '
             f'{type(error).__name__}: {error}. Start without checkpoint:=, or point it at a '
-            f'checkpoint written by this version with the same model sizes.')
-        raise SystemExit(2) from error
+            f'checkpoint written by this version with the same model sizes.') from error
     how = 'rejoined run from its newest checkpoint' if own is not None else 'resumed from'
     node.get_logger().info(f'{how} {part.checkpoint}')
     return True
@@ -137,8 +136,10 @@ def training_log(node: Node, log_dir: str, run_name: str, resume_step: int) -> T
 class CheckpointParticipant:
     """Answers checkpoint requests with this node's part, one at a time."""
 
-    def __init__(self, node: Node, checkpoint_dir: str, snapshot: Callable[[], Part],
+    def __init__(self, node: Node, checkpoint_dir: str, snapshot: Callable[[], Part | None],
                  errors: InputErrors) -> None:
+        """`snapshot` returns None while the node has no state (a managed node not
+        configured): the answer then says so, and the coordinator aborts that checkpoint."""
         self._node = node
         self._store = CheckpointStore(checkpoint_dir)
         self._snapshot = snapshot
@@ -170,6 +171,11 @@ class CheckpointParticipant:
             return
         try:
             part = self._snapshot()  # in the executor thread: consistent with the hot path
+            if part is None:
+                self._writing.release()
+                self._done.publish(make_reply(name, self._part,
+                                              'not configured: no state to save'))
+                return
             threading.Thread(target=self._write, args=(name, part), daemon=True).start()
         except BaseException:
             self._writing.release()
@@ -187,6 +193,15 @@ class CheckpointParticipant:
         self._done.publish(make_reply(name, self._part, error))
 
 
+def check_parts(parts: list[str]) -> list[str]:
+    """checkpoint_parts as node names; a ConfigureError names a bad entry."""
+    try:
+        return [check_name(part, 'checkpoint_parts entry') for part in parts]
+    except ValueError as error:
+        raise ConfigureError(f'bad parameter checkpoint_parts: {error}; list node names'
+                             ) from error
+
+
 class CheckpointCoordinator:
     """Takes checkpoints on request, periodically and at shutdown; keeps the newest N."""
 
@@ -196,11 +211,7 @@ class CheckpointCoordinator:
         self._node = node
         self._errors = errors
         self._run_name = run_name
-        try:
-            self._parts = [check_name(part, 'checkpoint_parts entry') for part in parts]
-        except ValueError as error:
-            node.get_logger().fatal(f'bad parameter checkpoint_parts: {error}; list node names')
-            raise SystemExit(2) from error
+        self._parts = check_parts(parts)
         self._store = CheckpointStore(checkpoint_dir, keep=keep)
         self._timeout_s = timeout_s
         self._snapshot = snapshot
@@ -232,35 +243,38 @@ class CheckpointCoordinator:
                 self._cond.notify_all()
 
     def save_async(self) -> str:
-        """Start a checkpoint on a worker thread; returns its name ('' if one is running)."""
+        """Snapshot this node's part now, write the checkpoint on a worker thread; returns its
+        name ('' if one is running). The snapshot is taken in the caller's thread, so a
+        managed node may drop its state as soon as this returns (cleanup, shutdown)."""
         if not self._saving.acquire(blocking=False):
             return ''
         try:
             name = self._store.begin()
+            part = self._snapshot()
         except BaseException:
             self._saving.release()
             raise
-        threading.Thread(target=self._save_and_release, args=(name,), daemon=True).start()
+        threading.Thread(target=self._save_and_release, args=(name, part), daemon=True).start()
         return name
 
-    def _save_and_release(self, name: str) -> None:
+    def _save_and_release(self, name: str, part: Part) -> None:
         try:
-            self._save(name)
+            self._save(name, part)
         finally:
             self._saving.release()
 
     def save(self, name: str | None = None) -> Path | None:
         """Take one checkpoint; returns its folder, or None (the reason is logged)."""
         with self._saving:
-            return self._save(name or self._store.begin())
+            return self._save(name or self._store.begin(), self._snapshot())
 
-    def _save(self, name: str) -> Path | None:
+    def _save(self, name: str, part: Part) -> Path | None:
         others = [n for n in self._parts if n != self._part]
         with self._cond:
             self._answers[name] = {}
         self._request.publish(String(data=name))
         try:
-            self._store.write_part(name, self._part, **self._snapshot())
+            self._store.write_part(name, self._part, **part)
             with self._cond:
                 self._cond.wait_for(lambda: set(self._answers[name]) >= set(others),
                                     self._timeout_s)

@@ -21,6 +21,11 @@ Callback = TypeVar('Callback', bound=Callable[..., Any])
 MAX_REASON_CHARS = 300
 
 
+class ConfigureError(Exception):
+    """Why a managed node cannot be configured (a bad checkpoint, a bad parameter): its
+    configure transition fails with this reason logged, and the process stays alive."""
+
+
 class InputErrors:
     """Counts refused inputs (shown on /diagnostics as rejected_inputs) and logs them.
 

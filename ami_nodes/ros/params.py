@@ -81,16 +81,33 @@ def declare(node: Node, params: Sequence[Param], apply: Apply | None = None,
 
     A value of the wrong type, out of its range (rclpy checks the descriptor's range) or not
     one of its choices stops the node with one clear line (exit code 2), not a traceback.
+    A managed node uses `declare_checked` instead: its configure transition fails.
     """
+    values, problems = declare_checked(node, params, apply, refuse)
+    if problems:
+        for problem in problems:
+            node.get_logger().fatal(problem)
+        raise SystemExit(2)
+    return values
+
+
+def declare_checked(node: Node, params: Sequence[Param], apply: Apply | None = None,
+                    refuse: Refuse | None = None) -> tuple[SimpleNamespace, list[str]]:
+    """As `declare`, but a bad value is declared with its default and described in the
+    returned list of problems instead of stopping the process."""
     values = {}
+    problems = []
     for param in params:
         try:
             value = node.declare_parameter(param.name, param.default, param.descriptor()).value
             param.check(value)
         except (ParameterException, ValueError) as error:
-            node.get_logger().fatal(f'bad parameter {param.name}: {error}. {param.description}'
-                                    f'{_allowed(param)}; default {param.default!r}.')
-            raise SystemExit(2) from error
+            problems.append(f'bad parameter {param.name}: {error}. {param.description}'
+                            f'{_allowed(param)}; default {param.default!r}.')
+            if not node.has_parameter(param.name):
+                node.declare_parameter(param.name, param.default, param.descriptor(),
+                                       ignore_override=True)
+            value = param.default
         values[param.name] = value
     current = SimpleNamespace(**values)
     table = {param.name: param for param in params}
@@ -116,7 +133,7 @@ def declare(node: Node, params: Sequence[Param], apply: Apply | None = None,
 
     node.add_on_set_parameters_callback(validate)
     node.add_post_set_parameters_callback(applied)
-    return current
+    return current, problems
 
 
 def _allowed(param: Param) -> str:

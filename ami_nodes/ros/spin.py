@@ -28,12 +28,18 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
     """Create the node, spin until shutdown, then call its `close()` (if any) and exit 0.
 
     `close()` runs after spinning stopped, so a node can still release actuators or write a
-    final checkpoint when it is asked to stop.
+    final checkpoint when it is asked to stop. A managed node (ami_nodes.ros.lifecycle) first
+    configures and activates itself when its `autostart` parameter says so; if that fails the
+    process exits with code 2, the reason logged.
     """
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     try:
         node = make_node()
+        autostart = getattr(node, 'autostart', None)
+        if autostart is not None and not autostart():
+            node.get_logger().fatal(f'could not start: {node.failure}')
+            raise SystemExit(2)
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

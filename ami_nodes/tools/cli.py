@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import rclpy
+from lifecycle_msgs.msg import Transition
 from rclpy.executors import SingleThreadedExecutor
 
 from ami_nodes import system
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     status.add_argument('--wait', type=float, default=6.0,
                         help='most seconds to wait for every node\'s /diagnostics (once a second)')
     for name, verb in (('pause', 'pause'), ('resume', 'resume')):
-        sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both')
+        sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both '
+                                  '(lifecycle deactivate/activate)')
         sub.add_argument('what', nargs='?', choices=sorted(WHAT), default='all')
     save = commands.add_parser('save', help='take a checkpoint now and wait until it is whole')
     save.add_argument('--timeout', type=float, default=60.0)
@@ -103,9 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             ok, answer = control.save(args.timeout)
             print(f'checkpoint saved: {answer}' if ok else answer)
             return 0 if ok else 1
-        answers = control.set_enabled(WHAT[args.what], args.command == 'resume')
+        if args.command == 'pause':
+            answers = control.transition(WHAT[args.what], Transition.TRANSITION_DEACTIVATE)
+        else:  # activate, and undo a pause made through the SetBool services too
+            answers = control.transition(WHAT[args.what], Transition.TRANSITION_ACTIVATE)
+            answers += control.set_enabled(WHAT[args.what], True)
         print('\n'.join(answers))
-        return 0 if all('not available' not in a and 'no answer' not in a for a in answers) else 1
+        return 0 if all(not any(word in a for word in ('not available', 'no answer', 'failed'))
+                        for a in answers) else 1
     finally:
         executor.shutdown()
         spinner.join(timeout=5.0)

@@ -1,4 +1,4 @@
-"""Save, pause and resume a running system through its std_srvs services."""
+"""Save, pause and resume a running system: lifecycle transitions and std_srvs services."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,8 @@ import re
 import threading
 import time
 
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
@@ -16,6 +18,12 @@ from ami_nodes.ros import qos
 #: Services that pause or resume acting: the actor stops, and the bridge releases every input.
 ACTING_SERVICES = ('policy_node/set_acting', 'osc_bridge_node/set_enabled')
 LEARNING_SERVICES = (f'{system.LEARNER}/set_learning',)
+#: The managed nodes behind those services: `ami pause` deactivates them, `ami resume`
+#: activates them (lifecycle_msgs/srv/ChangeState on <node>/change_state).
+ACTING_NODES = ('policy_node', 'osc_bridge_node')
+#: transition id -> (its name, the state it leads to)
+TRANSITIONS = {Transition.TRANSITION_ACTIVATE: ('activate', State.PRIMARY_STATE_ACTIVE),
+               Transition.TRANSITION_DEACTIVATE: ('deactivate', State.PRIMARY_STATE_INACTIVE)}
 
 
 class Control:
@@ -43,6 +51,12 @@ class Control:
         return tuple(system.join(robot, name) for robot in self._robots
                      for name in ACTING_SERVICES)
 
+    def nodes(self, what: str) -> tuple[str, ...]:
+        """Absolute names of the managed nodes that do the `acting` or the `learning`."""
+        if what == 'learning':
+            return (self._learner,)
+        return tuple(system.join(robot, name) for robot in self._robots for name in ACTING_NODES)
+
     def _on_result(self, msg: String) -> None:
         try:
             result = json.loads(msg.data)
@@ -58,6 +72,13 @@ class Control:
             self._result_arrived.notify_all()
 
     def _call(self, srv_type, name: str, request, timeout_s: float) -> str:
+        response = self._request(srv_type, name, request, timeout_s)
+        if isinstance(response, str):
+            return response
+        return f"{name}: {response.message or ('ok' if response.success else 'failed')}"
+
+    def _request(self, srv_type, name: str, request, timeout_s: float):
+        """The service's response, or a line saying why there is none."""
         client = self._node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout_s):
@@ -68,10 +89,34 @@ class Control:
                 time.sleep(0.02)
             if not future.done():
                 return f'{name}: no answer within {timeout_s:g} s'
-            response = future.result()
-            return f"{name}: {response.message or ('ok' if response.success else 'failed')}"
+            return future.result()
         finally:
             self._node.destroy_client(client)
+
+    def transition(self, what: tuple[str, ...], transition_id: int,
+                   timeout_s: float = 10.0) -> list[str]:
+        """Take the managed nodes of `what` ('acting', 'learning') through a lifecycle
+        transition, as `ros2 lifecycle set` does, one line each; a node already in the goal
+        state is left as it is."""
+        label, goal = TRANSITIONS[transition_id]
+        lines = []
+        for node in (node for part in what for node in self.nodes(part)):
+            state = self._request(GetState, f'{node}/get_state', GetState.Request(), timeout_s)
+            if isinstance(state, str):
+                lines.append(state)
+                continue
+            if state.current_state.id == goal:
+                lines.append(f'{node}: {state.current_state.label} already')
+                continue
+            answer = self._request(ChangeState, f'{node}/change_state', ChangeState.Request(
+                transition=Transition(id=transition_id)), timeout_s)
+            if isinstance(answer, str):
+                lines.append(answer)
+            else:
+                lines.append(f'{node}: {label} ' + ('ok' if answer.success else
+                                                    f'failed (it was {state.current_state.label}'
+                                                    '; see its log and /diagnostics)'))
+        return lines
 
     def set_enabled(self, what: tuple[str, ...], enabled: bool,
                     timeout_s: float = 5.0) -> list[str]:
