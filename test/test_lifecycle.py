@@ -78,8 +78,11 @@ def test_deactivated_policy_stops_and_acts_again_on_activate(watcher, tmp_path):
         return int(values[-1].get('idle_frames', 0)) if values else 0
     try:
         assert watcher.spin_until(lambda: features_pub.get_subscription_count() > 0, 20.0)
-        acted = {publish_features() for _ in range(5)}
-        assert watcher.spin_until(lambda: len(cmd) >= 3, 10.0), log.read_text()
+        # Best-effort features sent before both sides have matched are lost: send until acted on.
+        acted = set()
+        while len(cmd) < 3:
+            acted.add(publish_features())
+            assert len(acted) < 2000, log.read_text()
 
         assert change_state(watcher, '/policy_node', DEACTIVATE)
         # deactivate sends one stop command (zero velocity), stamped now

@@ -22,6 +22,9 @@ LEARNING_SERVICES = (f'{system.LEARNER}/set_learning',)
 #: activates them (lifecycle_msgs/srv/ChangeState on <node>/change_state).
 ACTING_NODES = ('policy_node', 'osc_bridge_node')
 #: transition id -> (its name, the state it leads to)
+#: How long a fresh process may take to discover a service before calling it absent. Discovery
+#: of a graph of a dozen nodes took over 5 s on a loaded 2-core machine (CI, two systems).
+DISCOVERY_TIMEOUT_S = 20.0
 TRANSITIONS = {Transition.TRANSITION_ACTIVATE: ('activate', State.PRIMARY_STATE_ACTIVE),
                Transition.TRANSITION_DEACTIVATE: ('deactivate', State.PRIMARY_STATE_INACTIVE)}
 
@@ -78,10 +81,13 @@ class Control:
         return f"{name}: {response.message or ('ok' if response.success else 'failed')}"
 
     def _request(self, srv_type, name: str, request, timeout_s: float):
-        """The service's response, or a line saying why there is none."""
+        """The service's response, or a line saying why there is none.
+
+        `timeout_s` bounds the answer; finding the service may take DISCOVERY_TIMEOUT_S.
+        """
         client = self._node.create_client(srv_type, name)
         try:
-            if not client.wait_for_service(timeout_sec=timeout_s):
+            if not client.wait_for_service(timeout_sec=max(timeout_s, DISCOVERY_TIMEOUT_S)):
                 return f'{name}: not available (is the node running?)'
             future = client.call_async(request)
             deadline = time.monotonic() + timeout_s
