@@ -24,13 +24,13 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
     rng = np.random.default_rng(0)
     try:
         assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
-        sent = []
-        for i in range(12):
-            header = Header(frame_id='camera', stamp=ns_to_stamp(2_000_000_000 + i * 50_000_000))
+        sent = []  # best-effort frames sent before both sides have matched are lost: send on
+        while len(features) < 10:
+            header = Header(frame_id='camera', stamp=ns_to_stamp(2_000_000_000 + len(sent) * 50_000_000))
             sent.append(stamp_to_ns(header.stamp))
             pub.publish(rgb_to_image(rng.integers(0, 255, (84, 84, 3), dtype=np.uint8), header))
             watcher.spin_for(0.1)
-        assert watcher.spin_until(lambda: len(features) >= 10, 10.0), log.read_text()
+            assert len(sent) < 500, log.read_text()
         assert {stamp_to_ns(m.header.stamp) for m in features} <= set(sent)
         assert msg_to_features(features[-1], 64).shape == (64,)
         assert losses and np.isfinite(losses[-1].data)

@@ -49,11 +49,14 @@ def test_acts_on_features_and_swaps_weights(watcher, tmp_path):
             features_pub.publish(features_to_msg(np.random.default_rng(i).normal(size=64), header))
             watcher.spin_for(0.06)
 
-        for i in range(10):
+        i = 0  # best-effort features sent before both sides have matched are lost: tick on
+        while len(experience) < 8:
             tick(i)
-        assert watcher.spin_until(lambda: len(experience) >= 8, 5.0), log.read_text()
+            i += 1
+            assert i < 500, log.read_text()
         assert {stamp_to_ns(m.header.stamp) for m in cmd} <= set(stamps)
-        assert [stamp_to_ns(m.header.stamp) for m in actions] == [stamp_to_ns(m.header.stamp) for m in cmd]
+        assert watcher.spin_until(lambda: [stamp_to_ns(m.header.stamp) for m in actions] == [
+            stamp_to_ns(m.header.stamp) for m in cmd], 5.0), 'every command has its action'
         msg_to_action(actions[-1])
         exp = msg_to_experience(experience[-1])
         assert exp.policy_version == -1 and exp.features.shape == (64,)
@@ -72,15 +75,17 @@ def test_acts_on_features_and_swaps_weights(watcher, tmp_path):
         weights_pub.publish(blob_to_msg(encode_weights(nan_weights.state_dict(), 4, POLICY_MODEL),
                                         'test'))
         assert watcher.spin_until(lambda: rejected(diagnostics, 'policy_node', 3, 'NaN'), 10.0)
-        for i in range(10, 16):
+        for _ in range(6):
+            i += 1
             tick(i)
         assert 'refused policy_weights: rejected, keeping v-1' in log.read_text()
         assert node.poll() is None
         weights_pub.publish(weights(5))
-        i = 16
-        while not any(v.data == 5 for v in versions) and i < 80:
-            tick(i)
+        last = i + 70
+        while not any(v.data == 5 for v in versions) and i < last:
             i += 1
+            tick(i)
+        i += 1
         assert any(v.data == 5 for v in versions), log.read_text()
         weights_pub.publish(weights(4))  # older: refused, v5 stays
         assert watcher.spin_until(lambda: rejected(
