@@ -28,6 +28,16 @@ def start_node(module: str, name: str, params: dict | None = None,
                             env=dict(os.environ))
 
 
+def start_launcher(config: Path, checkpoint_dir: Path, log: Path, *extra: str,
+                   log_dir: Path | str = '', status_period: float = 0) -> subprocess.Popen:
+    """Run ami_launch on `config` as a user would; its output goes to `log`."""
+    return subprocess.Popen(
+        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
+         '--checkpoint-dir', str(checkpoint_dir), '--log-dir', str(log_dir),
+         '--status-period', f'{status_period:g}', *extra],
+        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+
+
 def stop(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
     """SIGINT and wait; the exit code (a hang is killed and fails the caller's assert)."""
     if process.poll() is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import REPO, Watcher, lifecycle_state, stop
+from ros_harness import REPO, Watcher, lifecycle_state, start_launcher, stop
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 from test_end_to_end import make_config, world_state
@@ -23,11 +23,7 @@ pytestmark = pytest.mark.ros
 
 
 def launch(config: Path, tmp_path: Path, log: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', str(tmp_path / 'runs'),
-         '--status-period', '0', *extra],
-        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+    return start_launcher(config, tmp_path / 'checkpoints', log, *extra, log_dir=tmp_path / 'runs')
 
 
 def ami(*args: str) -> subprocess.CompletedProcess:

@@ -6,8 +6,6 @@ and applied, and a clean Ctrl-C that leaves no input held.
 """
 import json
 import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
-from ros_harness import REPO, Watcher, stop
+from ros_harness import REPO, Watcher, start_launcher, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int64, UInt8MultiArray
 
@@ -51,11 +49,8 @@ def test_whole_system(tmp_path):
     weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
     applied = watcher.subscribe(Int64, '/policy_node/version', qos.LATCHED)
     log = tmp_path / 'launch.log'
-    launcher = subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', str(tmp_path / 'runs'),
-         '--status-period', '5'],
-        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+    launcher = start_launcher(config, tmp_path / 'checkpoints', log, log_dir=tmp_path / 'runs',
+                              status_period=5)
     try:
         assert watcher.spin_until(lambda: len(commands) > 0, 60.0), log.read_text()
         start_pose = world_state(config)['pose']

@@ -8,14 +8,12 @@ Every wait counts events; the timeouts only bound a hang.
 import json
 import os
 import signal
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
-from ros_harness import REPO, Watcher, child_pid, stop
+from ros_harness import Watcher, child_pid, start_launcher, stop
 from std_msgs.msg import Int64, String
 
 from ami_nodes.ros import qos
@@ -34,11 +32,7 @@ def test_killed_nodes_come_back_and_acting_never_waits_for_learning(tmp_path):
     versions = watcher.subscribe(Int64, '/policy_node/version', qos.LATCHED)
     checkpoints = watcher.subscribe(String, '/learner_node/last_checkpoint', qos.LATCHED)
     log = tmp_path / 'launch.log'
-    launcher = subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', '',
-         '--status-period', '5'],
-        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+    launcher = start_launcher(config, tmp_path / 'checkpoints', log, status_period=5)
 
     def newest_version() -> int:
         return max((m.data for m in versions), default=-1)

@@ -12,8 +12,6 @@ must hold no input.
 """
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -22,7 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import REPO, Watcher, children, diagnostic_values, rejected, stop
+from ros_harness import Watcher, children, diagnostic_values, rejected, start_launcher, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, String, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -278,11 +276,8 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
     parameters = [node.create_client(SetParameters, f'/{spec.name}/set_parameters')
                   for spec in system.NODES]
     log = tmp_path / 'launch.log'
-    launcher = subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(tmp_path / 'checkpoints'), '--log-dir', str(tmp_path / 'runs'),
-         '--status-period', '1'],
-        stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+    launcher = start_launcher(config, tmp_path / 'checkpoints', log, log_dir=tmp_path / 'runs',
+                              status_period=1)
     try:
         assert watcher.spin_until(lambda: len(commands) > 0, 90.0), log.read_text()
         assert watcher.spin_until(lambda: all(p.get_subscription_count() > 0 for p, _ in attacks)

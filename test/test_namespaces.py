@@ -6,11 +6,10 @@ uniform log-prob and none of `a`'s does: data that leaked across would show. Eac
 checkpoint holds its own nodes only, and `ami --namespace` sees only its own system.
 """
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from ros_harness import REPO, Watcher
+from ros_harness import Watcher, start_launcher
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 from test_checkpoint_resume import ami, stop
@@ -37,11 +36,7 @@ def light_config(path: Path, **policy) -> Path:
 
 def launch(config: Path, folder: Path, *extra: str) -> subprocess.Popen:
     folder.mkdir(exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(folder / 'checkpoints'), '--log-dir', '',
-         '--status-period', '0', *extra],
-        stdout=open(folder / 'launch.log', 'w'), stderr=subprocess.STDOUT, cwd=REPO)
+    return start_launcher(config, folder / 'checkpoints', folder / 'launch.log', *extra)
 
 
 def test_two_systems_under_two_namespaces_keep_apart(tmp_path):
