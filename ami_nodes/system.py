@@ -208,10 +208,14 @@ def plan(description: Mapping[str, Any], arguments: Mapping[str, str]) -> Plan:
 
     def params(spec_name: str, where: str, extra: Mapping[str, Any]) -> dict[str, Any]:
         """The YAML's `/**`, the node's section, the launch arguments, what the fleet sets,
-        then a section named by the node's full name (`/robot_1/camera_node`), if any."""
+        then a section named by the node's full name (`/robot_1/camera_node`), if any. At the
+        root the relative full name is the node's own section: not again, or it would undo
+        what the fleet sets (a root fleet's learner then read `experience`, no robot's)."""
         full = join(where, spec_name)
+        relative = full.lstrip('/')
+        by_full_name = _section(description, relative) if relative != spec_name else {}
         return {**common, **_section(description, spec_name), **shared, **extra,
-                **_section(description, full.lstrip('/')), **_section(description, full)}
+                **by_full_name, **_section(description, full)}
 
     worlds, nodes = [], []
     fleet_remaps = tuple((topic, join(namespace, topic)) for topic in FLEET_TOPICS)

@@ -84,20 +84,24 @@ def test_launcher_node_command_matches_launch_parameters():
         assert name in sections[node.fully_qualified_name]['ros__parameters']
 
 
-def test_a_fleet_places_a_stack_per_robot_and_one_learner():
-    plan = system.plan(CONFIG, vars(launcher.parse_args(['--robots', '2', '--namespace', 'f'])))
+@pytest.mark.parametrize('namespace', ['f', ''])
+def test_a_fleet_places_a_stack_per_robot_and_one_learner(namespace):
+    """Also at the root, where the learner's own YAML section once undid its fleet topics."""
+    plan = system.plan(CONFIG, vars(launcher.parse_args(['--robots', '2',
+                                                         '--namespace', namespace])))
+    f = f'/{namespace}' if namespace else ''
     world = CONFIG[system.WORLD_SECTION]['ros__parameters']
     assert [w.parameters['http_port'] for w in plan.worlds] == [world['http_port'],
                                                                 world['http_port'] + 1]
     assert len({w.parameters['seed'] for w in plan.worlds}) == 2
     names = {n.fully_qualified_name: n for n in plan.nodes}
-    assert '/f/learner_node' in names and '/f/robot_1/policy_node' in names
+    assert f'{f}/learner_node' in names and f'{f}/robot_1/policy_node' in names
     assert len(names) == 2 * (len(system.NODES) - 1) + 1
-    camera = names['/f/robot_1/camera_node'].parameters['video_device']
+    camera = names[f'{f}/robot_1/camera_node'].parameters['video_device']
     assert f":{world['http_port'] + 1}/" in camera
-    assert names['/f/robot_1/osc_bridge_node'].parameters['port'] == world['osc_port'] + 1
-    assert ('policy_weights', '/f/policy_weights') in names['/f/robot_0/policy_node'].remappings
-    learner = names['/f/learner_node'].parameters
+    assert names[f'{f}/robot_1/osc_bridge_node'].parameters['port'] == world['osc_port'] + 1
+    assert ('policy_weights', f'{f}/policy_weights') in names[f'{f}/robot_0/policy_node'].remappings
+    learner = names[f'{f}/learner_node'].parameters
     assert learner['experience_topics'] == ['robot_0/experience', 'robot_1/experience']
     assert 'robot_1-perception_node' in learner['checkpoint_parts']
 

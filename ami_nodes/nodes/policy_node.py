@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from geometry_msgs.msg import Twist, TwistStamped
+from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
 from std_srvs.srv import SetBool
@@ -111,9 +112,15 @@ class PolicyNode(ManagedNode):
 
     def stop(self, why: str) -> None:
         """A stop command, unless a stop signal closed the context (the bridge then releases
-        every input itself)."""
-        if self.context.ok():
+        every input itself). rclpy closes it from its signal thread, so it can close between
+        the check and the publish (seen under `ros2 launch`: exit code 1 at Ctrl-C)."""
+        if not self.context.ok():
+            return
+        try:
             self._publish_motion(NOOP, Header(stamp=self.get_clock().now().to_msg()))
+        except RCLError:
+            if self.context.ok():
+                raise
 
     def save_and_drop(self, final_checkpoint: bool) -> None:
         """The learner's checkpoints hold this node's part (it cannot make one alone), so
