@@ -1,4 +1,6 @@
 """The actor core: action modes, sticky holds on frame time, adopting decoded weights."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +28,7 @@ def test_sticky_holds_each_action_for_its_drawn_duration():
             hold_end = stamp + hold
             changes.append((stamp, hold))
         assert action == expected_action, tick
-        assert (sticky.hold_start_ns, sticky.hold_ns) == changes[-1]
+        assert (sticky.hold.hold_start_ns, sticky.hold.hold_ns) == changes[-1]
     holds = np.array([hold for _, hold in changes]) / 1e9
     # every hold within the configured bounds; a new one starts on the first frame at or after
     # the end of the previous one, so the gap between starts is the hold rounded up to a tick
@@ -41,7 +43,7 @@ def test_sticky_holds_each_action_for_its_drawn_duration():
 def test_sticky_bounds_are_configurable_and_checked():
     sticky = StickyRandom(np.random.default_rng(3), 0.5, 0.5)
     starts = [t for t in range(0, 10 * TICK_NS * 20, TICK_NS)
-              if sticky(t) is not None and sticky.hold_start_ns == t]
+              if sticky(t) is not None and sticky.hold.hold_start_ns == t]
     assert np.diff(starts).tolist() == [500_000_000] * (len(starts) - 1)  # exactly 10 ticks
     assert hold_bounds_ns(0.25, 2.0) == (250_000_000, 2_000_000_000)
     for low, high in ((0.0, 1.0), (2.0, 1.0), (-1.0, 1.0)):
@@ -53,7 +55,7 @@ def test_sticky_restarts_when_stamps_go_back():
     sticky = StickyRandom(np.random.default_rng(0), 2.0, 2.0)
     sticky(10_000_000_000)
     sticky(5_000_000_000)  # a restarted source: its clock is behind the hold's start
-    assert sticky.hold_start_ns == 5_000_000_000
+    assert sticky.hold.hold_start_ns == 5_000_000_000
 
 
 def test_action_modes_and_their_behaviour_log_probs():
@@ -74,6 +76,29 @@ def test_action_modes_and_their_behaviour_log_probs():
     assert actor.decide(features, 0).log_prob == pytest.approx(expected, abs=0.05)
     with pytest.raises(ValueError, match='action_mode'):
         actor.set_action_mode('random')
+
+
+def test_held_sample_holds_a_policy_sample_and_marks_each_decision_once():
+    actor = Actor(16, 8, 'held_sample', seed=2, sticky_min_s=0.25, sticky_max_s=1.0)
+    rng = np.random.default_rng(0)
+    decisions = []
+    for tick in range(1200):  # 60 s of 20 Hz frames, features changing every frame
+        features = rng.normal(size=16).astype(np.float32)
+        decisions.append(actor.decide(features, tick * TICK_NS))
+    fresh = [i for i, d in enumerate(decisions) if d.fresh]
+    assert fresh[0] == 0
+    # each hold lasts 0.25-1 s of frame stamps: 5-20 ticks from one decision to the next
+    gaps = np.diff(fresh)
+    assert gaps.min() >= 5 and gaps.max() <= 20, gaps
+    for start, end in zip(fresh, [*fresh[1:], len(decisions)]):
+        held = decisions[start:end]
+        assert {d.action for d in held} == {held[0].action}
+        assert all(d == replace(held[0], fresh=False) for d in held[1:])
+    # the decisions are the policy's samples: a log-prob of its own, not the uniform one
+    assert all(d.log_prob != UNIFORM_LOG_PROB for d in decisions)
+    assert len({decisions[i].action for i in fresh}) > 10
+    actor.set_action_mode('sample')  # every tick a decision again
+    assert all(actor.decide(np.zeros(16, np.float32), t).fresh for t in range(5))
 
 
 def test_seed_fixes_initial_weights_and_sampling():

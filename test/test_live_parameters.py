@@ -17,7 +17,7 @@ from std_msgs.msg import Header
 
 from ami_nodes.learning.actor import UNIFORM_LOG_PROB
 from ami_nodes.ros import qos
-from ami_nodes.ros.messages import features_to_msg, msg_to_experience, ns_to_stamp
+from ami_nodes.ros.messages import features_to_msg, msg_to_action, msg_to_experience, ns_to_stamp
 
 pytestmark = pytest.mark.ros
 
@@ -112,7 +112,7 @@ def test_policy_node_applies_live_parameters_and_refuses_the_rest(ros):
     assert not crossed.successful and 'must not exceed sticky_max_s' in crossed.reason
     moved = client.set_together(sticky_min_s=3.0, sticky_max_s=4.0)
     assert moved.successful
-    assert (node._actor._sticky.min_ns, node._actor._sticky.max_ns) == (3_000_000_000,
+    assert (node._actor._sticky.hold.min_ns, node._actor._sticky.hold.max_ns) == (3_000_000_000,
                                                                        4_000_000_000)
 
     # the running node now holds one random action for >= 3 s of frame stamps
@@ -130,6 +130,26 @@ def test_policy_node_applies_live_parameters_and_refuses_the_rest(ros):
     decoded = [msg_to_experience(m) for m in experience]
     assert len(decoded) >= 10 and len({e.action for e in decoded}) == 1
     assert all(e.log_prob == UNIFORM_LOG_PROB for e in decoded)
+
+    # held_sample: the policy's own sample, held >= 3 s, is one step of experience
+    ok, = client.set(action_mode='held_sample')
+    assert ok.successful
+    actions = []
+    ros.client_node.create_subscription(JointState, 'action', actions.append, qos.STREAM)
+    before = len(experience)
+    tick = 0
+    while len(actions) < 10:  # stamps 10 ms apart: under 3 s of them, so within one hold
+        assert tick < 290, 'the policy did not act on held_sample'
+        header = Header(frame_id='camera', stamp=ns_to_stamp(8_000_000_000 + tick * 10_000_000))
+        features.publish(features_to_msg(np.zeros(64, np.float32), header))
+        tick += 1
+        time.sleep(0.02)
+    deadline = time.monotonic() + 20.0
+    while len(experience) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    held = [msg_to_experience(m) for m in experience[before:]]
+    assert len(held) == 1 and held[0].log_prob != UNIFORM_LOG_PROB, held
+    assert len({msg_to_action(m) for m in actions}) == 1
 
 
 def test_learner_node_changes_its_optimisers_and_weights_at_once(ros):

@@ -60,6 +60,7 @@ class HarnessConfig:
     image_size: int = 84
     perception_train_every: int = 4
     action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
+    hold_s: tuple[float, float] | None = None  # curious: hold each decision for a duration uniform in this range
     rollout_length: int = 128
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
@@ -88,16 +89,20 @@ def run(config: HarnessConfig) -> dict:
     noisy_frames = 0
     late_actions = []   # what the policy does in the last ACTION_SHARE_MINUTES, to see what it learnt
     action: tuple[int, ...] | None = None
+    next_decision, decisions = 0, 0
     started = time.perf_counter()
     for tick in range(ticks):
         noisy_frames += world.noisy_tv_in_view()
         if curious:
             frame = cv2.resize(world.render(), (config.image_size, config.image_size), interpolation=cv2.INTER_AREA)
             features = perception.step(frame, action).features
-            if tick % config.action_repeat == 0:   # experience is one step per decision
+            if tick >= next_decision:   # experience is one step per decision
                 result = learner.actor_critic.act(features)
                 action = tuple(int(a) for a in result.action)
-                buffer.add(Transition(seq=tick // config.action_repeat, stamp_ns=int(world.time * 1e9),
+                next_decision = tick + (config.action_repeat if config.hold_s is None else max(1, int(round(
+                    rng.uniform(*config.hold_s) * config.fps))))
+                decisions += 1
+                buffer.add(Transition(seq=decisions, stamp_ns=int(world.time * 1e9),
                                       features=features, action=np.asarray(action), log_prob=result.log_prob,
                                       value=result.value, policy_version=learner.version))
             while (rollout := buffer.pop()) is not None:
@@ -161,6 +166,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--min-new-samples', type=int, default=LearnerConfig.min_new_samples)
     parser.add_argument('--perception-train-every', type=int, default=4)
     parser.add_argument('--action-repeat', type=int, default=1, help='curious: decide every N ticks')
+    parser.add_argument('--hold', type=float, nargs=2, metavar=('MIN_S', 'MAX_S'),
+                        help='curious: hold each decision for a duration uniform in [MIN_S, MAX_S]')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     parser.add_argument('--out', type=Path, help='write the runs here as JSON')
     args = parser.parse_args(argv)
@@ -176,7 +183,7 @@ def run_all(args: argparse.Namespace) -> list[dict]:
         for policy in args.policies:
             config = HarnessConfig(policy=policy, seed=seed, minutes=args.minutes, layout=args.layout,
                                    noisy_tv=args.noisy_tv, perception_train_every=args.perception_train_every,
-                                   action_repeat=args.action_repeat,
+                                   action_repeat=args.action_repeat, hold_s=args.hold,
                                    rollout_length=args.rollout_length, learner=_learner_config(args))
             result = run(config)
             result['settings'] = {k: v for k, v in vars(args).items() if k not in ('out', 'policies', 'seeds')}

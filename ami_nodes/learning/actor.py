@@ -7,7 +7,10 @@ torch internals:
   (a new uniformly random action every tick) and 'sticky' (a uniformly random action held for
   a random duration, drawn uniformly from [sticky_min_s, sticky_max_s]). The two random modes
   are the baselines curiosity is measured against; a held random action explores far more
-  than one that changes every tick.
+  than one that changes every tick. 'held_sample' samples from the policy and holds what it
+  drew for a sticky duration (temporally extended exploration, as ez-greedy does for random
+  actions): each hold is one decision, and only decisions are experience (`Decision.fresh`),
+  so the learner sees a semi-MDP whose steps are holds.
 - **Sticky time is frame time.** A hold is measured on the stamps of the frames the actor is
   given (the camera's capture time), not on a tick counter or the wall clock: the duration
   then means the same thing at 5 Hz and at 30 Hz, and a replayed stream repeats it exactly.
@@ -21,8 +24,9 @@ torch internals:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -30,7 +34,7 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.learning.actor_critic import ActorCritic
 
-ACTION_MODES = ('sample', 'greedy', 'uniform', 'sticky')
+ACTION_MODES = ('sample', 'greedy', 'uniform', 'sticky', 'held_sample')
 #: Log-prob of one joint action under the uniform distribution over all of them.
 UNIFORM_LOG_PROB = -float(np.log(np.prod(ACTION_DIMS)))
 
@@ -42,6 +46,32 @@ class Decision:
     action: tuple[int, ...]
     log_prob: float
     value: float
+    fresh: bool = True   # chosen at this tick; False while an earlier choice is held
+
+
+Choice = TypeVar('Choice')
+
+
+class Hold:
+    """Keeps a choice for a duration uniform in [min_ns, max_ns] of frame-stamp time."""
+
+    def __init__(self, rng: np.random.Generator, min_s: float, max_s: float) -> None:
+        self._rng = rng
+        self.min_ns, self.max_ns = hold_bounds_ns(min_s, max_s)
+        self.choice = None
+        self.hold_start_ns = 0
+        self.hold_ns = 0
+
+    def __call__(self, stamp_ns: int, choose: Callable[[], Choice]) -> tuple[Choice, bool]:
+        """The held choice, or a new one from `choose` once the hold is over; and whether
+        it is new."""
+        elapsed = stamp_ns - self.hold_start_ns
+        if self.choice is not None and 0 <= elapsed < self.hold_ns:
+            return self.choice, False
+        self.choice = choose()
+        self.hold_start_ns = stamp_ns
+        self.hold_ns = int(self._rng.integers(self.min_ns, self.max_ns, endpoint=True))
+        return self.choice, True
 
 
 class StickyRandom:
@@ -49,18 +79,10 @@ class StickyRandom:
 
     def __init__(self, rng: np.random.Generator, min_s: float, max_s: float) -> None:
         self._rng = rng
-        self.min_ns, self.max_ns = hold_bounds_ns(min_s, max_s)
-        self.action: tuple[int, ...] | None = None
-        self.hold_start_ns = 0
-        self.hold_ns = 0
+        self.hold = Hold(rng, min_s, max_s)
 
     def __call__(self, stamp_ns: int) -> tuple[int, ...]:
-        elapsed = stamp_ns - self.hold_start_ns
-        if self.action is None or not 0 <= elapsed < self.hold_ns:
-            self.action = uniform_action(self._rng)
-            self.hold_start_ns = stamp_ns
-            self.hold_ns = int(self._rng.integers(self.min_ns, self.max_ns, endpoint=True))
-        return self.action
+        return self.hold(stamp_ns, lambda: uniform_action(self._rng))[0]
 
 
 def hold_bounds_ns(min_s: float, max_s: float) -> tuple[int, int]:
@@ -94,6 +116,7 @@ class Actor:
         self.action_mode = ''
         self.set_action_mode(action_mode)
         self._sticky = StickyRandom(self._rng, sticky_min_s, sticky_max_s)
+        self._held_sample = Hold(self._rng, sticky_min_s, sticky_max_s)
 
     def set_action_mode(self, mode: str) -> None:
         if mode not in ACTION_MODES:
@@ -101,8 +124,10 @@ class Actor:
         self.action_mode = mode
 
     def set_sticky_range(self, min_s: float, max_s: float) -> None:
-        """Bounds of a sticky hold; the hold under way keeps the duration it drew."""
-        self._sticky.min_ns, self._sticky.max_ns = hold_bounds_ns(min_s, max_s)
+        """Bounds of a sticky or held_sample hold; the hold under way keeps the duration
+        it drew."""
+        for hold in (self._sticky.hold, self._held_sample):
+            hold.min_ns, hold.max_ns = hold_bounds_ns(min_s, max_s)
 
     def decide(self, features: np.ndarray, stamp_ns: int) -> Decision:
         """One decision for the frame captured at `stamp_ns`."""
@@ -110,7 +135,13 @@ class Actor:
             return Decision(uniform_action(self._rng), UNIFORM_LOG_PROB, 0.0)
         if self.action_mode == 'sticky':
             return Decision(self._sticky(stamp_ns), UNIFORM_LOG_PROB, 0.0)
-        result = self.model.act(features, deterministic=self.action_mode == 'greedy')
+        if self.action_mode == 'held_sample':
+            decision, fresh = self._held_sample(stamp_ns, lambda: self._from_model(features, False))
+            return replace(decision, fresh=fresh)
+        return self._from_model(features, self.action_mode == 'greedy')
+
+    def _from_model(self, features: np.ndarray, deterministic: bool) -> Decision:
+        result = self.model.act(features, deterministic=deterministic)
         return Decision(tuple(int(a) for a in result.action), result.log_prob, result.value)
 
     def build(self, tensors: Mapping[str, torch.Tensor]) -> ActorCritic:

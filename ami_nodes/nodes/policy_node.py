@@ -42,14 +42,16 @@ PARAMETERS = (
     Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
     Param('action_mode', 'sample', "How actions are chosen: 'sample' from the policy, its "
-          "most likely action ('greedy'), 'uniform' at random every tick, or 'sticky': a "
+          "most likely action ('greedy'), 'uniform' at random every tick, 'sticky': a "
           "random action held for sticky_min_s..sticky_max_s of frame-stamp time (the random "
           "modes are the baselines curiosity is measured against; their experience carries "
-          "the uniform log-prob)", choices=ACTION_MODES, live=True),
-    Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky' random action",
+          "the uniform log-prob), or 'held_sample': sampled from the policy and held as "
+          "'sticky' holds, one experience step per hold", choices=ACTION_MODES, live=True),
+    Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky' or "
+          "'held_sample' action", 0.001, 3600.0, live=True),
+    Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky' or "
+          "'held_sample' action; each hold is drawn uniformly between the two",
           0.001, 3600.0, live=True),
-    Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky' random action; "
-          'each hold is drawn uniformly between the two', 0.001, 3600.0, live=True),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
     *VELOCITY_PARAMETERS,
@@ -149,11 +151,12 @@ class PolicyNode(ManagedNode):
         stamp_ns = stamp_to_ns(header.stamp)
         decision = self._actor.decide(features, stamp_ns)
         self._publish_motion(decision.action, header)
-        self._experience_pub.publish(experience_to_msg(Experience(
-            stamp_ns=stamp_ns, seq=self._seq, policy_version=self._version,
-            log_prob=decision.log_prob, value=decision.value, action=decision.action,
-            features=features), header, self._names))
-        self._seq += 1
+        if decision.fresh:  # a held choice is one step of experience, not one per tick
+            self._experience_pub.publish(experience_to_msg(Experience(
+                stamp_ns=stamp_ns, seq=self._seq, policy_version=self._version,
+                log_prob=decision.log_prob, value=decision.value, action=decision.action,
+                features=features), header, self._names))
+            self._seq += 1
         now = self.get_clock().now().nanoseconds
         latency = (now - stamp_ns) / 1e6
         self._latency_ms.add(latency)
@@ -262,7 +265,7 @@ class PolicyNode(ManagedNode):
 
     def report(self) -> diagnostics.Report:
         values = {'acting': self._acting, 'policy_version': self._version,
-                  'rate_hz': self._rate.rate(), 'ticks': self._seq,
+                  'rate_hz': self._rate.rate(), 'ticks': self._rate.count, 'experience_seq': self._seq,
                   'idle_frames': self._idle_frames,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
