@@ -40,6 +40,7 @@ from ami_nodes.tools.launch_config import write_config
 from ami_nodes.world.layout import LAYOUTS
 
 ACTION_MODES = {'curious': 'sample', 'uniform': 'uniform', 'sticky': 'sticky'}  # policy_node's action_mode
+CURIOUS_MODES = ('sample', 'held_sample')
 LEARNER_SCALARS = ('prediction_error_mean', 'intrinsic_reward_mean', 'entropy', 'version')
 SAMPLE_PERIOD_S = 5.0
 # Two-sided 95 % quantiles of Student's t by degrees of freedom (no scipy here).
@@ -101,10 +102,15 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
     """One run of the whole system (world + five nodes) for `args.minutes` of wall time;
     coverage sampled every SAMPLE_PERIOD_S from the world's ground truth."""
     workdir.mkdir(parents=True, exist_ok=True)
-    learner = {'intrinsic_reward': args.reward} if args.reward else {}
-    config = write_config(workdir / 'ami.yaml', {
-        'policy_node': {'action_mode': ACTION_MODES[policy]}, 'learner_node': learner,
-        'ami_world': {'seed': seed, 'layout': args.layout, 'noisy_tv': args.noisy_tv}})
+    sections: dict[str, dict] = {}
+    for node, key, value in args.set:
+        sections.setdefault(node, {})[key] = value
+    if args.reward:
+        sections.setdefault('learner_node', {})['intrinsic_reward'] = args.reward
+    mode = args.curious_mode if policy == 'curious' else ACTION_MODES[policy]
+    sections.setdefault('policy_node', {})['action_mode'] = mode
+    sections.setdefault('ami_world', {}).update(seed=seed, layout=args.layout, noisy_tv=args.noisy_tv)
+    config = write_config(workdir / 'ami.yaml', sections)
     port = yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port']
     log = workdir / 'launch.log'
     watcher = LearnerWatcher()
@@ -231,6 +237,15 @@ def summary(report: dict) -> str:
     return '\n'.join(lines)
 
 
+def setting(text: str) -> tuple[str, str, object]:
+    """`node.key=value` as (node, key, the value read as YAML)."""
+    name, sep, value = text.partition('=')
+    node, dot, key = name.partition('.')
+    if not (sep and dot and node and key):
+        raise argparse.ArgumentTypeError(f'{text!r} is not NODE.KEY=VALUE')
+    return node, key, yaml.safe_load(value)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--policies', nargs='+', choices=tuple(ACTION_MODES), default=list(ACTION_MODES))
@@ -240,11 +255,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--noisy-tv', action='store_true', help='add the noisy TV to the layout')
     parser.add_argument('--reward', choices=INTRINSIC_REWARDS,
                         help="the learner's intrinsic_reward (default: config/ami.yaml's)")
+    parser.add_argument('--curious-mode', choices=CURIOUS_MODES, default='sample',
+                        help="policy_node's action_mode for the curious policy")
+    parser.add_argument('--set', nargs=1, action='extend', default=[], type=setting, metavar='NODE.KEY=VALUE',
+                        help='a parameter for every live run (YAML value), e.g. learner_node.rollout_length=32')
     parser.add_argument('--harness', action='store_true',
                         help='run in the in-process harness (simulated time) instead of the live system')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     parser.add_argument('--out', type=Path, default=Path('bench/results/exploration'))
     args = parser.parse_args(argv)
+    if args.harness and (args.set or args.curious_mode != 'sample'):
+        parser.error('--set and --curious-mode are for the live system; the harness has its own options')
     if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
         parser.error(f'world seeds >= {HELD_OUT_SEEDS} are held out for final evaluations (--held-out)')
     return args
@@ -268,6 +289,8 @@ def main(argv: list[str] | None = None) -> dict:
         'noisy_tv': args.noisy_tv,
         'harness': args.harness,
         'reward': args.reward,
+        'curious_mode': args.curious_mode,
+        'settings': [f'{node}.{key}={value}' for node, key, value in args.set],
         'command': 'python -m ami_nodes.eval.curiosity_coverage '
                    + ' '.join(argv if argv is not None else sys.argv[1:]),
         'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
