@@ -30,7 +30,7 @@ import torch
 
 from ami_nodes.action_space import ACTION_DIMS, HEAD_CHOICES, HEAD_NAMES, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
-from ami_nodes.learning.actor import StickyRandom, uniform_action
+from ami_nodes.learning.actor import Hold, StickyRandom, uniform_action
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.ppo import PPOConfig
@@ -60,7 +60,7 @@ class HarnessConfig:
     image_size: int = 84
     perception_train_every: int = 4
     action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
-    hold_s: tuple[float, float] | None = None  # curious: hold each decision for a duration uniform in this range
+    hold_s: tuple[float, float] | None = None  # curious: hold each decision as policy_node's held_sample does
     rollout_length: int = 128
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
@@ -89,20 +89,23 @@ def run(config: HarnessConfig) -> dict:
     noisy_frames = 0
     late_actions = []   # what the policy does in the last ACTION_SHARE_MINUTES, to see what it learnt
     action: tuple[int, ...] | None = None
-    next_decision, decisions = 0, 0
+    hold = Hold(rng, *config.hold_s) if config.hold_s else None
+    decisions = 0
     started = time.perf_counter()
     for tick in range(ticks):
         noisy_frames += world.noisy_tv_in_view()
         if curious:
             frame = cv2.resize(world.render(), (config.image_size, config.image_size), interpolation=cv2.INTER_AREA)
             features = perception.step(frame, action).features
-            if tick >= next_decision:   # experience is one step per decision
+            stamp_ns = round(world.time * 1e9)
+            if hold is not None:   # a new hold is a new decision
+                result, decided = hold(stamp_ns, lambda f=features: learner.actor_critic.act(f))
+            elif decided := tick % config.action_repeat == 0:
                 result = learner.actor_critic.act(features)
+            if decided:   # experience is one step per decision
                 action = tuple(int(a) for a in result.action)
-                next_decision = tick + (config.action_repeat if config.hold_s is None else max(1, int(round(
-                    rng.uniform(*config.hold_s) * config.fps))))
                 decisions += 1
-                buffer.add(Transition(seq=decisions, stamp_ns=int(world.time * 1e9),
+                buffer.add(Transition(seq=decisions, stamp_ns=stamp_ns,
                                       features=features, action=np.asarray(action), log_prob=result.log_prob,
                                       value=result.value, policy_version=learner.version))
             while (rollout := buffer.pop()) is not None:
