@@ -68,7 +68,32 @@ def _scale(memory: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return memory.mean(axis=0), memory.std(axis=0) + 1e-3
 
 
-class EllipticalNovelty:
+class _WindowNovelty:
+    """A novelty whose model is the window itself: a subclass sets `memory` and `stats` and
+    scores with `raw`, which also remembers what it scored."""
+
+    memory: _Window
+    stats: RunningMeanStd
+
+    def raw(self, next_features: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def rewards(self, next_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = self.raw(next_features)
+        return raw.astype(np.float32), standardised(raw, self.stats)
+
+    def update(self, next_features: np.ndarray) -> float:
+        return 0.0   # nothing to train: the window is the model
+
+    def state_dict(self) -> dict:
+        return {'memory': self.memory.state_dict(), 'stats': self.stats.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.memory.load_state_dict(state['memory'])
+        self.stats.load_state_dict(state['stats'])
+
+
+class EllipticalNovelty(_WindowNovelty):
     """E3B's elliptical bonus over a sliding window of standardised features."""
 
     def __init__(self, feature_dim: int, window: int = 6000, ridge: float = 0.1,
@@ -92,22 +117,8 @@ class EllipticalNovelty:
         self.memory.extend(next_features)
         return bonuses
 
-    def rewards(self, next_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raw = self.raw(next_features)
-        return raw.astype(np.float32), standardised(raw, self.stats)
 
-    def update(self, next_features: np.ndarray) -> float:
-        return 0.0   # nothing to train: the window is the model
-
-    def state_dict(self) -> dict:
-        return {'memory': self.memory.state_dict(), 'stats': self.stats.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.memory.load_state_dict(state['memory'])
-        self.stats.load_state_dict(state['stats'])
-
-
-class EpisodicNovelty:
+class EpisodicNovelty(_WindowNovelty):
     """Episodic novelty as in NGU, without its kernel: the mean squared distance (per feature
     dimension) from f_{t+1} to its `k` nearest neighbours in the window."""
 
@@ -133,19 +144,6 @@ class EpisodicNovelty:
         self.memory.extend(next_features)
         return bonuses
 
-    def rewards(self, next_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raw = self.raw(next_features)
-        return raw.astype(np.float32), standardised(raw, self.stats)
-
-    def update(self, next_features: np.ndarray) -> float:
-        return 0.0
-
-    def state_dict(self) -> dict:
-        return {'memory': self.memory.state_dict(), 'stats': self.stats.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.memory.load_state_dict(state['memory'])
-        self.stats.load_state_dict(state['stats'])
 
 
 def _mlp(feature_dim: int, hidden: int, out: int) -> nn.Sequential:
