@@ -18,7 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32, Int64
 from std_srvs.srv import SetBool
 
-from ami_nodes.ros import qos
+from ami_nodes.ros import qos, services
 from ami_nodes.ros.messages import stamp_to_ns
 from ami_nodes.tools.launch_config import write_config
 from bench import procmem
@@ -118,11 +118,9 @@ class SystemSession:
         """Train or pause the learner through its std_srvs/SetBool service."""
         if not self._learning.wait_for_service(timeout_sec=timeout_s):
             return False
-        future = self._learning.call_async(SetBool.Request(data=on))
-        deadline = time.monotonic() + timeout_s
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return bool(future.done() and future.result().success)
+        answer = services.answer(self._learning, SetBool.Request(data=on),
+                                 services.sleeping_wait, timeout_s)
+        return bool(answer is not None and answer.success)
 
     def window(self, seconds: float) -> tuple[float, float]:
         """Let the system run; the (start, end) monotonic times to slice the records with."""

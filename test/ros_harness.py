@@ -12,6 +12,8 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 
+from ami_nodes.ros import services
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -132,15 +134,17 @@ def change_state(watcher: Watcher, node: str, transition_id: int,
     from lifecycle_msgs.srv import ChangeState
     return _call(watcher, ChangeState, f'{node}/change_state',
                  ChangeState.Request(transition=Transition(id=transition_id)),
-                 timeout_s).success
+                 timeout_s, probe=services.lifecycle_probe()).success
 
 
-def _call(watcher: Watcher, srv_type, name: str, request, timeout_s: float):
-    client = watcher.node.create_client(srv_type, name)
-    try:
-        assert client.wait_for_service(timeout_sec=timeout_s), f'{name} not available'
-        future = client.call_async(request)
-        assert watcher.spin_until(future.done, timeout_s), f'{name}: no answer'
-        return future.result()
-    finally:
-        watcher.node.destroy_client(client)
+def _call(watcher: Watcher, srv_type, name: str, request, timeout_s: float, probe=None):
+    """The response (services.call, which sends again what DDS discovery lost)."""
+    response = services.call(watcher.node, srv_type, name, request, watcher.spin_until,
+                             timeout_s, probe=probe)
+    assert not isinstance(response, str), response
+    return response
+
+
+def answered(watcher: Watcher, client, request, timeout_s: float = 60.0) -> bool:
+    """Whether `client` got an answer to `request`, sent again until one came."""
+    return services.answer(client, request, watcher.spin_until, timeout_s) is not None

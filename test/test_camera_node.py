@@ -32,11 +32,11 @@ def test_publishes_rgb8_frames_at_framerate(watcher, video_file, tmp_path):
         'video_device': str(video_file), 'framerate': 20.0, 'image_width': 84,
         'image_height': 84}, log=tmp_path / 'camera.log')
     try:
-        assert watcher.spin_until(lambda: len(images) >= 5, 20.0), (tmp_path / 'camera.log').read_text()
-        first = len(images)
-        watcher.spin_for(2.0)
-        rate = (len(images) - first) / 2.0
-        assert 14.0 <= rate <= 24.0, rate
+        assert watcher.spin_until(lambda: len(images) >= 41, 60.0), (tmp_path / 'camera.log').read_text()
+        # The pace from the frames' own stamps: the median gap is the timer's period, however
+        # slowly this test's process was scheduled (a stall delays one frame, not the median).
+        gaps_ms = np.diff([stamp_to_ns(m.header.stamp) for m in images[:41]]) / 1e6
+        assert 45.0 <= float(np.median(gaps_ms)) <= 55.0, gaps_ms
         msg = images[-1]
         rgb = image_to_rgb(msg, 84, 84)
         assert msg.encoding == 'rgb8' and msg.header.frame_id == 'camera'

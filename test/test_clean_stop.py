@@ -37,6 +37,7 @@ def test_two_sigints_still_release_every_input_and_exit_0(watcher, tmp_path):
     text = log.read_text()
     assert code == 0, text
     assert 'Traceback' not in text and 'KeyboardInterrupt' not in text, text
+    assert 'releasing every input (shutdown)' in text, text
     assert set(osc.ALL_INPUTS) <= set(final) and all(v == 0 for v in final.values()), final
 
 

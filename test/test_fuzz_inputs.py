@@ -20,7 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import Watcher, children, diagnostic_values, rejected, start_launcher, stop
+from ros_harness import Watcher, answered, children, diagnostic_values, rejected, start_launcher, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, String, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -231,16 +231,6 @@ def bad_parameters(rng: np.random.Generator) -> SetParameters.Request:
     return SetParameters.Request(parameters=[
         Parameter(name=str(rng.choice(names)), value=values[int(rng.integers(0, len(values)))])
         for _ in range(int(rng.integers(1, 4)))])
-
-
-def answered(watcher: Watcher, client, request, attempts: int = 6) -> bool:
-    """Call until one answer arrives: a request sent before the server has discovered this
-    client's reply reader can go unanswered (a DDS discovery race), so the first is retried."""
-    for _ in range(attempts):
-        future = client.call_async(request)
-        if watcher.spin_until(future.done, 10.0):
-            return True
-    return False
 
 
 def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):

@@ -296,7 +296,7 @@ class LearnerNode(ManagedNode):
         name = self.checkpoints.save_async()
         response.success = bool(name)
         response.message = (f'saving checkpoint {name} in {self.p.checkpoint_dir}' if name
-                            else 'a checkpoint is being saved already')
+                            else checkpointing.SAVE_BUSY)
         return response
 
     def _apply(self, name: str, value) -> None:

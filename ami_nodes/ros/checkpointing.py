@@ -37,6 +37,8 @@ from ami_nodes.ros.params import Param
 
 REQUEST_TOPIC = 'checkpoint/request'
 DONE_TOPIC = 'checkpoint/done'
+#: The save service's answer while a checkpoint is being written (asking later takes a new one).
+SAVE_BUSY = 'a checkpoint is being saved already'
 
 PARAMETERS = (
     Param('checkpoint_dir', 'checkpoints', 'Folder of checkpoints (one sub-folder each)'),

@@ -13,7 +13,8 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from ami_nodes import system
-from ami_nodes.ros import qos
+from ami_nodes.ros import qos, services
+from ami_nodes.ros.checkpointing import SAVE_BUSY
 
 #: Services that pause or resume acting: the actor stops, and the bridge releases every input.
 ACTING_SERVICES = ('policy_node/set_acting', 'osc_bridge_node/set_enabled')
@@ -22,9 +23,6 @@ LEARNING_SERVICES = (f'{system.LEARNER}/set_learning',)
 #: activates them (lifecycle_msgs/srv/ChangeState on <node>/change_state).
 ACTING_NODES = ('policy_node', 'osc_bridge_node')
 #: transition id -> (its name, the state it leads to)
-#: How long a fresh process may take to discover a service before calling it absent. Discovery
-#: of a graph of a dozen nodes took over 5 s on a loaded 2-core machine (CI, two systems).
-DISCOVERY_TIMEOUT_S = 20.0
 TRANSITIONS = {Transition.TRANSITION_ACTIVATE: ('activate', State.PRIMARY_STATE_ACTIVE),
                Transition.TRANSITION_DEACTIVATE: ('deactivate', State.PRIMARY_STATE_INACTIVE)}
 
@@ -80,24 +78,10 @@ class Control:
             return response
         return f"{name}: {response.message or ('ok' if response.success else 'failed')}"
 
-    def _request(self, srv_type, name: str, request, timeout_s: float):
-        """The service's response, or a line saying why there is none.
-
-        `timeout_s` bounds the answer; finding the service may take DISCOVERY_TIMEOUT_S.
-        """
-        client = self._node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=max(timeout_s, DISCOVERY_TIMEOUT_S)):
-                return f'{name}: not available (is the node running?)'
-            future = client.call_async(request)
-            deadline = time.monotonic() + timeout_s
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if not future.done():
-                return f'{name}: no answer within {timeout_s:g} s'
-            return future.result()
-        finally:
-            self._node.destroy_client(client)
+    def _request(self, srv_type, name: str, request, timeout_s: float, probe=None):
+        """The service's response, or a line saying why there is none (services.call)."""
+        return services.call(self._node, srv_type, name, request, services.sleeping_wait,
+                             timeout_s, probe=probe)
 
     def transition(self, what: tuple[str, ...], transition_id: int,
                    timeout_s: float = 10.0) -> list[str]:
@@ -115,7 +99,8 @@ class Control:
                 lines.append(f'{node}: {state.current_state.label} already')
                 continue
             answer = self._request(ChangeState, f'{node}/change_state', ChangeState.Request(
-                transition=Transition(id=transition_id)), timeout_s)
+                transition=Transition(id=transition_id)), timeout_s,
+                probe=services.lifecycle_probe())
             if isinstance(answer, str):
                 lines.append(answer)
             else:
@@ -135,7 +120,12 @@ class Control:
 
         Returns (True, its folder) or (False, what went wrong).
         """
-        answer = self._call(Trigger, f'{self._learner}/save', Trigger.Request(), 5.0)
+        deadline = time.monotonic() + timeout_s
+        while True:  # a save under way (a periodic one, or an unanswered copy of this request)
+            answer = self._call(Trigger, f'{self._learner}/save', Trigger.Request(), 5.0)
+            if SAVE_BUSY not in answer or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
         started = re.search(r'saving checkpoint (\S+)', answer)
         if started is None:
             return False, answer
