@@ -28,7 +28,7 @@ def test_two_sigints_still_release_every_input_and_exit_0(watcher, tmp_path):
         node.send_signal(signal.SIGINT)
         code = node.wait(30)
         released = lambda: all(recorder.state().get(name) == 0 for name in osc.ALL_INPUTS)  # noqa: E731
-        watcher.spin_until(released, 5.0)  # the last datagrams reach the recorder's thread
+        watcher.spin_until(released, 20.0)  # the last datagrams reach the recorder's thread
         final = recorder.state()
     finally:
         if node.poll() is None:

@@ -53,7 +53,7 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
             diagnostics, 'perception_node', 2, 'is 48x64, expected 84x84'), 10.0)
         assert len(features) == count, 'a refused image must not produce features'
         pub.publish(rgb_to_image(np.zeros((84, 84, 3), np.uint8), Header(stamp=ns_to_stamp(9_000_000_000))))
-        assert watcher.spin_until(lambda: len(features) > count, 5.0), 'the node must keep working'
+        assert watcher.spin_until(lambda: len(features) > count, 20.0), 'the node must keep working'
     finally:
         assert stop(node) == 0
     text = log.read_text()

@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 import torch
 
+from ami_nodes import system
 from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
+from ami_nodes.eval.harness import HELD_OUT_SEEDS
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES
 from ami_nodes.perception.objectives import OBJECTIVES
@@ -218,8 +220,9 @@ def summary_markdown(report: dict, command: str) -> str:
     return '\n'.join(lines)
 
 
-def run_live_system(seconds: float, workdir: Path) -> tuple[Path, list[tuple[int, float]]]:
-    """Run the world and the five ROS nodes (ami_launch) for `seconds`.
+def run_live_system(seconds: float, workdir: Path,
+                    seed: int) -> tuple[Path, list[tuple[int, float]]]:
+    """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`.
 
     Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
     aux-loss curve (frame, loss) the perception node wrote to its training log.
@@ -227,7 +230,7 @@ def run_live_system(seconds: float, workdir: Path) -> tuple[Path, list[tuple[int
     from ami_nodes.persistence import latest_checkpoint
     from ami_nodes.tools.launch_config import write_config
     workdir.mkdir(parents=True, exist_ok=True)
-    config = write_config(workdir / 'ami.yaml')
+    config = write_config(workdir / 'ami.yaml', {system.WORLD_SECTION: {'seed': seed}})
     log = workdir / 'launch.log'
     env = {**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
     with open(log, 'w') as out:
@@ -255,6 +258,94 @@ def live_loss_curve(runs: Path) -> list[tuple[int, float]]:
     return curve
 
 
+def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> dict:
+    """One world seed: the live system (when asked), in-process training, and the probe of
+    every representation; its report, plots and encoder are written to `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    encoder, live_curve = args.encoder, []
+    if args.live_seconds > 0:
+        encoder, live_curve = run_live_system(args.live_seconds, out / 'live_run', seed)
+    world_config = WorldConfig(seed=seed)
+    config = OnlinePerceptionConfig(seed=seed, train_every=args.train_every,
+                                    learning_rate=args.lr, objective=args.objective,
+                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy)
+    perception = OnlinePerception(config)
+    random_init = Encoder(config.image_size, config.feature_dim)
+    random_init.load_state_dict(perception.encoder_state())
+    world = World(world_config)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    log = train_online(perception, world, args.seconds, seed, args.frames)
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+
+    frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=seed + 1000)
+    trained = Encoder(config.image_size, config.feature_dim)
+    trained.load_state_dict(perception.encoder_state())
+    representations = {'online_trained': encode(trained.eval(), frames),
+                       'random_init': encode(random_init.eval(), frames),
+                       f'raw_pixels_{PIXEL_SIZE}x{PIXEL_SIZE}': raw_pixels(frames, config.image_size)}
+    if encoder is not None:
+        name = 'live_system' if args.live_seconds > 0 else f'external:{encoder.name}'
+        representations[name] = encode(load_encoder(encoder, config.image_size), frames)
+    steps = np.array([row['step_time_s'] for row in log])
+    report = {
+        'command': command,
+        'seed': seed,
+        'training': {'seconds': elapsed, 'frames': len(log), 'train_steps': perception.train_steps,
+                     'frames_per_s': len(log) / elapsed, 'median_step_ms': float(np.median(steps) * 1e3),
+                     'cpu_ms_per_frame': cpu_s / max(len(log), 1) * 1e3,
+                     'coverage': world.coverage(), 'final_feature_stats': perception.feature_stats(),
+                     'config': asdict(config), 'world': asdict(world_config)},
+        'probe_set': {'frames': len(frames), 'train': int(len(frames) * 0.7),
+                      'test': len(frames) - int(len(frames) * 0.7)},
+        'probe': probe_all(representations, targets, labels),
+    }
+    if live_curve:
+        report['live_system'] = {'seconds': args.live_seconds, 'encoder': str(encoder),
+                                 'aux_loss_start': float(np.mean([v for _, v in live_curve[:5]])),
+                                 'aux_loss_end': float(np.mean([v for _, v in live_curve[-5:]])),
+                                 'logged_points': len(live_curve)}
+        plot_live_curve(live_curve, out / 'live_aux_loss.png')
+    (out / 'results.json').write_text(json.dumps(report, indent=2))
+    plot_curves(log, out / 'aux_loss.png')
+    (out / 'summary.md').write_text(summary_markdown(report, command))
+    from safetensors.torch import save_file
+    save_file(perception.encoder_state(), str(out / 'encoder.safetensors'))
+    return report
+
+
+def across_seeds(reports: list[dict], command: str) -> dict:
+    """The seeds' probe figures as means, each beside its per-seed values (`per_seed`)."""
+    probe: dict[str, dict] = {}
+    for name in reports[0]['probe']:
+        rows = [r['probe'][name] for r in reports]
+        metrics = [k for k, v in rows[0].items() if isinstance(v, (int, float))]
+        probe[name] = {k: float(np.mean([row[k] for row in rows])) for k in metrics}
+        probe[name]['per_seed'] = {k: [row[k] for row in rows] for k in metrics}
+    report = {'command': command, 'seeds': [r['seed'] for r in reports], 'probe': probe,
+              'per_seed': {str(r['seed']): {k: v for k, v in r.items() if k != 'probe'}
+                           for r in reports}}
+    return report
+
+
+def seeds_markdown(report: dict) -> str:
+    """The summary across seeds: mean (per-seed values) of each figure the goals name."""
+    lines = ['# Perception probe', '', f"Command: `{report['command']}`", '',
+             f"World seeds {report['seeds']}; each seed's own summary and plots are in "
+             f"`seed_<n>/`. Mean over seeds (per-seed values in brackets).", '',
+             '| representation | R² mean | in-view acc | eff. rank |', '|---|---|---|---|']
+    for name, row in report['probe'].items():
+        if name.startswith('_'):
+            continue
+        cells = [f"{row[k]:.3f} ({', '.join(f'{v:.3f}' for v in row['per_seed'][k])})"
+                 for k in ('r2_mean', 'in_view_accuracy')]
+        rank = row['per_seed']['effective_rank']
+        cells.append(f"{row['effective_rank']:.1f} ({', '.join(f'{v:.1f}' for v in rank)})")
+        lines.append(f"| {name} | " + ' | '.join(cells) + ' |')
+    chance = report['probe']['_chance']['in_view_accuracy']
+    lines += ['', f'In-view majority-class accuracy (chance floor): {chance:.3f}.', '']
+    return '\n'.join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seconds', type=float, default=600.0, help='wall time of online training')
@@ -263,7 +354,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--frames', type=int, default=0,
                         help='stop training after this many frames (0: only --seconds limits it), '
                              'to compare objectives at equal steps on a shared machine')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seeds', '--seed', nargs='+', type=int, default=[0],
+                        help='world seeds; with more than one, each goes to OUT/seed_<n> and '
+                             'OUT/results.json holds the means')
     parser.add_argument('--train-every', type=int, default=1)
     parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.learning_rate)
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
@@ -275,58 +368,25 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--live-seconds', type=float, default=0.0,
                         help='first run the real ROS system (world + five nodes) this long and '
                              'probe the encoder it learned, beside the in-process one')
+    parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     args = parser.parse_args(argv)
-    live_curve: list[tuple[int, float]] = []
-    if args.live_seconds > 0:
-        args.encoder, live_curve = run_live_system(args.live_seconds, args.out / 'live_run')
+    if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
+        parser.error(f'world seeds >= {HELD_OUT_SEEDS} are held out for final evaluations (--held-out)')
     torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    world_config = WorldConfig(seed=args.seed)
-    config = OnlinePerceptionConfig(seed=args.seed, train_every=args.train_every,
-                                    learning_rate=args.lr, objective=args.objective,
-                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy)
-    perception = OnlinePerception(config)
-    random_init = Encoder(config.image_size, config.feature_dim)
-    random_init.load_state_dict(perception.encoder_state())
-    world = World(world_config)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    log = train_online(perception, world, args.seconds, args.seed, args.frames)
-    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
-
-    frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=args.seed + 1000)
-    trained = Encoder(config.image_size, config.feature_dim)
-    trained.load_state_dict(perception.encoder_state())
-    representations = {'online_trained': encode(trained.eval(), frames),
-                       'random_init': encode(random_init.eval(), frames),
-                       f'raw_pixels_{PIXEL_SIZE}x{PIXEL_SIZE}': raw_pixels(frames, config.image_size)}
-    if args.encoder is not None:
-        name = 'live_system' if args.live_seconds > 0 else f'external:{args.encoder.name}'
-        representations[name] = encode(load_encoder(args.encoder, config.image_size), frames)
-    steps = np.array([row['step_time_s'] for row in log])
-    report = {
-        'command': 'python -m ami_nodes.eval.perception_probe ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-        'training': {'seconds': elapsed, 'frames': len(log), 'train_steps': perception.train_steps,
-                     'frames_per_s': len(log) / elapsed, 'median_step_ms': float(np.median(steps) * 1e3),
-                     'cpu_ms_per_frame': cpu_s / max(len(log), 1) * 1e3,
-                     'coverage': world.coverage(), 'final_feature_stats': perception.feature_stats(),
-                     'config': asdict(config), 'world': asdict(world_config)},
-        'probe_set': {'frames': len(frames), 'train': int(len(frames) * 0.7),
-                      'test': len(frames) - int(len(frames) * 0.7)},
-        'probe': probe_all(representations, targets, labels),
-    }
-    if live_curve:
-        report['live_system'] = {'seconds': args.live_seconds, 'encoder': str(args.encoder),
-                                 'aux_loss_start': float(np.mean([v for _, v in live_curve[:5]])),
-                                 'aux_loss_end': float(np.mean([v for _, v in live_curve[-5:]])),
-                                 'logged_points': len(live_curve)}
-        plot_live_curve(live_curve, args.out / 'live_aux_loss.png')
+    command = ('python -m ami_nodes.eval.perception_probe '
+               + ' '.join(argv if argv is not None else sys.argv[1:]))
+    if len(args.seeds) == 1:
+        report = run_seed(args, args.seeds[0], args.out, command)
+        print(summary_markdown(report, command))
+        return report
+    reports = []
+    for seed in args.seeds:
+        reports.append(run_seed(args, seed, args.out / f'seed_{seed}', command))
+        print(f'seed {seed} done', flush=True)
+    report = across_seeds(reports, command)
     (args.out / 'results.json').write_text(json.dumps(report, indent=2))
-    plot_curves(log, args.out / 'aux_loss.png')
-    (args.out / 'summary.md').write_text(summary_markdown(report, report['command']))
-    from safetensors.torch import save_file
-    save_file(perception.encoder_state(), str(args.out / 'encoder.safetensors'))
-    print(summary_markdown(report, report['command']))
+    (args.out / 'summary.md').write_text(seeds_markdown(report))
+    print(seeds_markdown(report))
     return report
 
 
