@@ -71,3 +71,15 @@ def test_interval_and_coverage_lookup():
     assert mean_and_interval([0.5]) == (0.5, 0.0)
     curve = [(5.0, 0.1), (10.0, 0.2), (15.0, 0.3)]
     assert coverage_at(curve, 12.0) == 0.2 and coverage_at(curve, 15.0) == 0.3 and coverage_at(curve, 1.0) == 0.0
+
+
+def test_downstream_reward_per_minute_and_its_summary():
+    from ami_nodes.eval.downstream import reward_per_minute, summary_markdown
+    # 5 s samples: 2 touches a minute until minute 5, then 6 a minute
+    curve = [(t, 2 * min(t, 300) / 60 + 6 * max(t - 300, 0) / 60) for t in range(0, 901, 5)]
+    assert reward_per_minute(curve, (5.0, 15.0)) == pytest.approx(6.0)
+    assert reward_per_minute(curve, (0.0, 5.0)) == pytest.approx(2.0)
+    text = summary_markdown({'command': 'c', 'smoke': False, 'seeds': [0, 1],
+                             'window_minutes': [5.0, 15.0], 'minutes': 15.0,
+                             'reward_per_minute': {'online': [6.0, 4.0], 'frozen': [1.0, 1.0]}})
+    assert '| online | 5.000 |' in text and '| frozen | 1.000 | ±0.000 |' in text

@@ -8,6 +8,8 @@ every 5 s; reward per minute over the window is (touches at the end - at the sta
 reward_scale / window length.
 
     python -m ami_nodes.eval.downstream --seeds 0 1 2 --minutes 15 --window 5 15 --out bench/results/downstream
+
+`--side-by-side` runs a seed's two modes at once in two ROS domains.
 """
 from __future__ import annotations
 
@@ -18,21 +20,23 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from ami_nodes import system
-from ami_nodes.eval.curiosity_coverage import world_state
+from ami_nodes.eval.curiosity_coverage import mean_and_interval, world_state
 from ami_nodes.tools.launch_config import write_config
 
 MODES = {'online': True, 'frozen': False}
 SAMPLE_S = 5.0
 
 
-def run_one(mode: str, seed: int, minutes: float, workdir: Path) -> dict:
-    """One run of the whole system; (seconds, touches) every SAMPLE_S from the world."""
+def run_one(mode: str, seed: int, minutes: float, workdir: Path, domain_id: int) -> dict:
+    """One run of the whole system in ROS domain `domain_id`; (seconds, touches) every
+    SAMPLE_S from the world."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / 'ami.yaml', {
         'ami_world': {'seed': seed}, 'perception_node': {'train_online': MODES[mode]}},
@@ -45,7 +49,8 @@ def run_one(mode: str, seed: int, minutes: float, workdir: Path) -> dict:
         [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
          '--checkpoint-dir', str(workdir / 'checkpoints'), '--log-dir', str(workdir / 'runs'),
          '--status-period', '60'], stdout=open(log, 'w'), stderr=subprocess.STDOUT,
-        env={**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'})
+        env={**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+             'ROS_DOMAIN_ID': str(domain_id)})
     curve: list[tuple[float, float]] = []
     started: float | None = None
     try:
@@ -94,6 +99,22 @@ def plot(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def summary_markdown(report: dict) -> str:
+    """Reward per minute in the window: each mode's mean, 95 % interval and per-seed values."""
+    lo, hi = report['window_minutes']
+    lines = ['# Downstream: online-trained vs frozen encoder' + (' (smoke test)' if report['smoke']
+                                                                  else ''), '',
+             f"Command: `{report['command']}`", '',
+             f"World seeds {report['seeds']}, {report['minutes']:g} min each; reward per minute "
+             f'over minutes {lo:g}-{hi:g} (touches x reward_scale).', '',
+             '| encoder | mean | 95 % interval | per seed |', '|---|---|---|---|']
+    for mode, values in report['reward_per_minute'].items():
+        mean, half = mean_and_interval(values)
+        lines.append(f"| {mode} | {mean:.3f} | ±{half:.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
+    lines += ['', '![cumulative reward](reward.png)', '']
+    return '\n'.join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='world seeds (0-9)')
@@ -101,12 +122,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--window', type=float, nargs=2, default=[5.0, 15.0], metavar=('FROM', 'TO'))
     parser.add_argument('--out', type=Path, default=Path('bench/results/downstream'))
     parser.add_argument('--smoke', action='store_true', help='label the results a smoke test, not evidence')
+    parser.add_argument('--side-by-side', action='store_true',
+                        help="run a seed's two modes at once, each in its own ROS domain: half "
+                             'the wall time, and both modes share the same CPU contention')
+    parser.add_argument('--domain', type=int, default=int(os.environ.get('ROS_DOMAIN_ID', 0)),
+                        help='ROS domain of the first run (side by side: and the next)')
     args = parser.parse_args(argv)
     if not 0 <= args.window[0] < args.window[1] <= args.minutes:
         parser.error('--window must lie within [0, --minutes]')
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = [run_one(mode, seed, args.minutes, args.out / f'{mode}_seed{seed}')
-            for seed in args.seeds for mode in MODES]
+    runs = []
+    for seed in args.seeds:
+        jobs = [(mode, seed, args.minutes, args.out / f'{mode}_seed{seed}',
+                 args.domain + (i if args.side_by_side else 0)) for i, mode in enumerate(MODES)]
+        if args.side_by_side:
+            with ThreadPoolExecutor(len(jobs)) as pool:
+                runs += list(pool.map(lambda job: run_one(*job), jobs))
+        else:
+            runs += [run_one(*job) for job in jobs]
     report = {
         'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'smoke': args.smoke,
@@ -116,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
         'runs': runs,
     }
     (args.out / 'results.json').write_text(json.dumps(report, indent=2))
+    (args.out / 'summary.md').write_text(summary_markdown(report))
     plot(runs, args.out / 'reward.png')
     print(json.dumps({k: report[k] for k in ('smoke', 'seeds', 'window_minutes', 'reward_per_minute')}))
     return report
