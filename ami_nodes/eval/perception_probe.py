@@ -42,6 +42,10 @@ from ami_nodes.world.sim import Pose, World, WorldConfig
 TICK_S = 0.05  # 20 Hz of simulated time per perception step
 PIXEL_SIZE = 21  # raw-pixel baseline: 84x84 area-averaged down to 21x21x3
 TARGETS = ('x', 'y', 'sin_yaw', 'cos_yaw')
+#: What the live perception node's training log is read for: its aux loss, and K (it trains on
+#: one frame in K, K set by its CPU budget).
+LOSS_TAG, TRAIN_EVERY_TAG = 'perception/total', 'perception/train_every'
+LIVE_TAGS = (LOSS_TAG, TRAIN_EVERY_TAG)
 
 
 class StickyRandomPolicy:
@@ -215,17 +219,18 @@ def summary_markdown(report: dict, command: str) -> str:
         lines += [f"Live system: world + five ROS nodes for {live['seconds']:.0f} s (ami_launch); "
                   f"`live_system` above is the encoder of its final checkpoint. Its aux loss went "
                   f"from {live['aux_loss_start']:.3f} to {live['aux_loss_end']:.3f} "
-                  f"({live['logged_points']} logged points).", '',
+                  f"({live['logged_points']} logged points, {live['frames']} frames); it trained "
+                  f"on one frame in K = {live['train_every_median']} (median, second half).", '',
                   '![live aux loss](live_aux_loss.png)', '']
     return '\n'.join(lines)
 
 
 def run_live_system(seconds: float, workdir: Path,
-                    seed: int) -> tuple[Path, list[tuple[int, float]]]:
+                    seed: int) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
     """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`.
 
     Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
-    aux-loss curve (frame, loss) the perception node wrote to its training log.
+    curves (frame, value) of LIVE_TAGS the perception node wrote to its training log.
     """
     from ami_nodes.persistence import latest_checkpoint
     from ami_nodes.tools.launch_config import write_config
@@ -243,28 +248,28 @@ def run_live_system(seconds: float, workdir: Path,
     if code != 0 or checkpoint is None:
         raise SystemExit(f'the live system failed (exit {code}); see {log}')
     return (checkpoint / 'perception_node' / 'models' / 'encoder.safetensors',
-            live_loss_curve(workdir / 'runs'))
+            live_curves(workdir / 'runs'))
 
 
-def live_loss_curve(runs: Path) -> list[tuple[int, float]]:
-    """(frame, total aux loss) from the perception node's TensorBoard log."""
+def live_curves(runs: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> (frame, value) for LIVE_TAGS, from the perception node's TensorBoard log."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    curve: list[tuple[int, float]] = []
+    curves: dict[str, list[tuple[int, float]]] = {tag: [] for tag in LIVE_TAGS}
     for folder in sorted(runs.glob('*/perception_node')):
         events = EventAccumulator(str(folder))
         events.Reload()
-        if 'perception/total' in events.Tags()['scalars']:
-            curve += [(e.step, e.value) for e in events.Scalars('perception/total')]
-    return curve
+        for tag in set(LIVE_TAGS) & set(events.Tags()['scalars']):
+            curves[tag] += [(e.step, e.value) for e in events.Scalars(tag)]
+    return curves
 
 
 def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> dict:
     """One world seed: the live system (when asked), in-process training, and the probe of
     every representation; its report, plots and encoder are written to `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    encoder, live_curve = args.encoder, []
+    encoder, live = args.encoder, {}
     if args.live_seconds > 0:
-        encoder, live_curve = run_live_system(args.live_seconds, out / 'live_run', seed)
+        encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed)
     world_config = WorldConfig(seed=seed)
     config = OnlinePerceptionConfig(seed=seed, train_every=args.train_every,
                                     learning_rate=args.lr, objective=args.objective,
@@ -299,12 +304,16 @@ def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> di
                       'test': len(frames) - int(len(frames) * 0.7)},
         'probe': probe_all(representations, targets, labels),
     }
-    if live_curve:
+    if live.get(LOSS_TAG):
+        loss, every = live[LOSS_TAG], [v for _, v in live[TRAIN_EVERY_TAG]]
         report['live_system'] = {'seconds': args.live_seconds, 'encoder': str(encoder),
-                                 'aux_loss_start': float(np.mean([v for _, v in live_curve[:5]])),
-                                 'aux_loss_end': float(np.mean([v for _, v in live_curve[-5:]])),
-                                 'logged_points': len(live_curve)}
-        plot_live_curve(live_curve, out / 'live_aux_loss.png')
+                                 'aux_loss_start': float(np.mean([v for _, v in loss[:5]])),
+                                 'aux_loss_end': float(np.mean([v for _, v in loss[-5:]])),
+                                 'logged_points': len(loss), 'frames': loss[-1][0],
+                                 # K, over the run's second half (the budget has settled)
+                                 'train_every_median': float(np.median(every[len(every) // 2:]))
+                                 if every else None}
+        plot_live_curve(loss, out / 'live_aux_loss.png')
     (out / 'results.json').write_text(json.dumps(report, indent=2))
     plot_curves(log, out / 'aux_loss.png')
     (out / 'summary.md').write_text(summary_markdown(report, command))
@@ -343,7 +352,16 @@ def seeds_markdown(report: dict) -> str:
         lines.append(f"| {name} | " + ' | '.join(cells) + ' |')
     chance = report['probe']['_chance']['in_view_accuracy']
     lines += ['', f'In-view majority-class accuracy (chance floor): {chance:.3f}.', '']
-    return '\n'.join(lines)
+    for seed, run in report['per_seed'].items():
+        live = run.get('live_system')
+        if live:
+            lines.append(f"- Seed {seed}, live system {live['seconds']:.0f} s: {live['frames']} "
+                         f"frames, aux loss {live['aux_loss_start']:.3f} -> "
+                         f"{live['aux_loss_end']:.3f}, trained on one frame in K = "
+                         f"{live['train_every_median']} (median, second half); plots in "
+                         f'`seed_{seed}/`.')
+    return '\n'.join(lines) + '\n'
+
 
 
 def main(argv: list[str] | None = None) -> dict:
