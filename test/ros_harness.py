@@ -40,16 +40,26 @@ def start_launcher(config: Path, checkpoint_dir: Path, log: Path, *extra: str,
         stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=REPO)
 
 
-def stop(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
-    """SIGINT and wait; the exit code (a hang is killed and fails the caller's assert)."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return -9
+def stop(process: subprocess.Popen, timeout_s: float = 120.0) -> int:
+    """SIGINT and wait; the exit code (a hang is killed and fails the caller's assert). The
+    bound is for a launcher on a loaded machine: a final save (up to 30 s), then each child."""
+    return stop_all(process, timeout_s=timeout_s)[0]
+
+
+def stop_all(*processes: subprocess.Popen, timeout_s: float = 120.0) -> list[int]:
+    """SIGINT every process first, then wait for each (they stop side by side)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    codes = []
+    for process in processes:
+        try:
+            codes.append(process.wait(timeout_s))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            codes.append(-9)
+    return codes
 
 
 class Watcher:
@@ -72,6 +82,17 @@ class Watcher:
         while time.monotonic() < deadline:
             rclpy.spin_once(self.node, timeout_sec=0.05)
             if predicate():
+                return True
+        return predicate()
+
+    def publish_until(self, publisher, message, predicate: Callable[[], bool],
+                      timeout_s: float, every_s: float = 0.5) -> bool:
+        """Publish `message` every `every_s` until `predicate` holds: a best-effort message can
+        be lost, so what must arrive is sent again."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            publisher.publish(message)
+            if self.spin_until(predicate, min(every_s, deadline - time.monotonic())):
                 return True
         return predicate()
 
@@ -119,7 +140,7 @@ def rejected(diagnostics: list, node: str, at_least: int, text: str = '') -> boo
                for v in diagnostic_values(diagnostics, node))
 
 
-def lifecycle_state(watcher: Watcher, node: str, timeout_s: float = 30.0) -> str:
+def lifecycle_state(watcher: Watcher, node: str, timeout_s: float = 60.0) -> str:
     """The lifecycle state label of `node` (e.g. '/policy_node'), through GetState."""
     from lifecycle_msgs.srv import GetState
     return _call(watcher, GetState, f'{node}/get_state', GetState.Request(),

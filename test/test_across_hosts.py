@@ -20,7 +20,8 @@ from ros_harness import REPO
 from ami_nodes.tools.launch_config import write_config
 from bench.netns import Link, LinkError, unavailable
 
-pytestmark = pytest.mark.ros
+# whole systems: pytest.ini's 300 s is for one hung node; a loaded CI machine may need more
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]
 
 
 def screen_values(screen: str, node: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import REPO, Watcher, lifecycle_state, start_launcher, stop
+from ros_harness import REPO, Watcher, diagnostic_values, lifecycle_state, start_launcher, stop
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 from test_end_to_end import make_config, world_state
@@ -19,7 +19,8 @@ from ami_nodes.persistence import latest_checkpoint, list_checkpoints, load_part
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_experience, stamp_to_ns
 
-pytestmark = pytest.mark.ros
+# whole systems: pytest.ini's 300 s is for one hung node; a loaded CI machine may need more
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]
 
 
 def launch(config: Path, tmp_path: Path, log: Path, *extra: str) -> subprocess.Popen:
@@ -29,14 +30,6 @@ def launch(config: Path, tmp_path: Path, log: Path, *extra: str) -> subprocess.P
 def ami(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, '-m', 'ami_nodes.tools.cli', *args], cwd=REPO,
                           capture_output=True, text=True, timeout=90)
-
-
-def diagnostics_value(messages, node: str, key: str) -> float:
-    for array in reversed(messages):
-        for status in array.status:
-            if status.name == node:
-                return float({kv.key: kv.value for kv in status.values}[key])
-    raise AssertionError(f'no diagnostics from {node}')
 
 
 def test_save_pause_stop_and_resume(tmp_path):
@@ -59,7 +52,7 @@ def test_save_pause_stop_and_resume(tmp_path):
         assert paused.stdout.count('deactivate ok') == 2, paused.stdout
         assert lifecycle_state(watcher, '/policy_node') == 'inactive'
         assert lifecycle_state(watcher, '/osc_bridge_node') == 'inactive'
-        assert watcher.spin_until(lambda: world_state(config)['held_inputs'] == {}, 10.0), \
+        assert watcher.spin_until(lambda: world_state(config)['held_inputs'] == {}, 30.0), \
             'pausing must release every input'
         watcher.spin_for(1.5)  # also drains what was queued while `ami` ran
         late = [m for m in experience if stamp_to_ns(m.header.stamp) > paused_at_ns]
@@ -68,15 +61,16 @@ def test_save_pause_stop_and_resume(tmp_path):
         resumed = ami('resume', 'acting')
         assert resumed.returncode == 0 and resumed.stdout.count('activate ok') == 2, resumed
         assert lifecycle_state(watcher, '/policy_node') == 'active'
-        assert watcher.spin_until(lambda: len(experience) > count + 10, 10.0)
+        assert watcher.spin_until(lambda: len(experience) > count + 10, 60.0)
         status = ami('status')
         assert status.returncode == 0 and 'policy_node' in status.stdout and 'last_checkpoint' in status.stdout
         first.send_signal(signal.SIGINT)
-        assert first.wait(90) == 0, log.read_text()[-3000:]
+        assert first.wait(180) == 0, log.read_text()[-3000:]
     finally:
-        stop(first, 60.0)
+        stop(first)
     assert 'final checkpoint: ' + str(root) in log.read_text()
-    assert len(list_checkpoints(root)) == 2
+    # `ami save`'s and the final one (a save whose reply DDS lost is asked again: maybe more)
+    assert len(list_checkpoints(root)) >= 2
     final = latest_checkpoint(root)
     saved_policy = load_part(final, 'policy_node').interaction['policy']
     saved_learner = load_part(final, 'learner_node').interaction['learner']
@@ -98,12 +92,17 @@ def test_save_pause_stop_and_resume(tmp_path):
         assert min(e.seq for e in resumed) >= saved_policy['seq'], 'tick numbering continues'
         assert min(e.policy_version for e in resumed) >= saved_policy['version']
         assert min(v.data for v in versions) >= saved_policy['version']
-        assert diagnostics_value(diagnostics, 'learner_node', 'version') >= saved_learner['version']
-        assert diagnostics_value(diagnostics, 'perception_node', 'frames') > saved_frames
+        # Every report of the resumed nodes continues from the checkpoint, the first included.
+        reported = lambda node, key: [float(v[key]) for v in diagnostic_values(  # noqa: E731
+            diagnostics, node) if key in v]
+        assert watcher.spin_until(lambda: reported('learner_node', 'version') and max(
+            reported('perception_node', 'frames'), default=0) > saved_frames, 60.0)
+        assert min(reported('learner_node', 'version')) >= saved_learner['version']
+        assert min(reported('perception_node', 'frames')) >= saved_frames
         second.send_signal(signal.SIGINT)
-        assert second.wait(90) == 0, log.read_text()[-3000:]
+        assert second.wait(180) == 0, log.read_text()[-3000:]
     finally:
-        stop(second, 60.0)
+        stop(second)
         watcher.close()
     text = log.read_text()
     for node in ('perception_node', 'policy_node', 'learner_node'):

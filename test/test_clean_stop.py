@@ -21,12 +21,12 @@ def test_two_sigints_still_release_every_input_and_exit_0(watcher, tmp_path):
     node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', {
         'port': recorder.port, 'deadman_timeout': 30.0}, log=log)
     try:
-        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 60.0)
         pub.publish(twist(watcher, x=1.0, yaw=1.0))
         assert watcher.spin_until(lambda: recorder.state().get(osc.VERTICAL) == 1.0, 10.0)
         node.send_signal(signal.SIGINT)
         node.send_signal(signal.SIGINT)
-        code = node.wait(30)
+        code = node.wait(60)
         released = lambda: all(recorder.state().get(name) == 0 for name in osc.ALL_INPUTS)  # noqa: E731
         watcher.spin_until(released, 20.0)  # the last datagrams reach the recorder's thread
         final = recorder.state()

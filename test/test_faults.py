@@ -19,7 +19,8 @@ from std_msgs.msg import Int64, String
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import write_config
 
-pytestmark = pytest.mark.ros
+# whole systems: pytest.ini's 300 s is for one hung node; a loaded CI machine may need more
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]
 DEADMAN_RELEASE = 'releasing every input (no cmd_vel for'
 
 
@@ -67,9 +68,11 @@ def test_killed_nodes_come_back_and_acting_never_waits_for_learning(tmp_path):
         version_before = newest_version()
         learner = kill('learner_node')
         acted_before = len(commands)
+        # The restart takes a back-off and seconds of start-up before the new learner ships
+        # anything; the policy does not wait for it (counted, not timed).
+        assert watcher.spin_until(lambda: len(commands) >= acted_before + 5, 30.0), \
+            f'only {len(commands) - acted_before} commands after the learner died'
         wait_for_new('learner_node', learner)
-        acted_while_down = len(commands) - acted_before
-        assert acted_while_down >= 5, f'only {acted_while_down} commands with the learner down'
         # It rejoins and learns on: versions rise past what the policy had before the kill.
         assert watcher.spin_until(lambda: newest_version() >= version_before + 2, 90.0), \
             ([m.data for m in versions], log.read_text()[-3000:])
@@ -96,9 +99,9 @@ def test_killed_nodes_come_back_and_acting_never_waits_for_learning(tmp_path):
             'the policy must act again once perception is back'
 
         launcher.send_signal(signal.SIGINT)
-        code = launcher.wait(90)
+        code = launcher.wait(180)
     finally:
-        stop(launcher, 60.0)  # a failed assert above: still stop the children cleanly
+        stop(launcher)  # a failed assert above: still stop the children cleanly
         watcher.close()
     output = log.read_text()
     assert code == 0, output[-3000:]

@@ -35,7 +35,8 @@ from ami_nodes.ros.messages import FEATURES_ENCODING, POLICY_MODEL, blob_to_msg,
 from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES
 from ami_nodes.tools.launch_config import write_config
 
-pytestmark = pytest.mark.ros
+# whole systems: pytest.ini's 300 s is for one hung node; a loaded CI machine may need more
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]
 SEED = 20261124
 PER_INPUT = 30  # generated messages per topic
 TOGGLES = 20  # calls per SetBool service
@@ -316,9 +317,9 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         assert all('rejected_inputs' in (diagnostic_values(diagnostics, spec.name) or [{}])[-1]
                    for spec in system.NODES), 'every node reports rejected_inputs'
         launcher.send_signal(signal.SIGINT)
-        code = launcher.wait(60)
+        code = launcher.wait(180)
     finally:
-        stop(launcher, 60.0)  # a failed assert above: still stop the children cleanly
+        stop(launcher)  # a failed assert above: still stop the children cleanly
         watcher.close()
     output = log.read_text()
     assert code == 0, output[-3000:]

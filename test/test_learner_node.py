@@ -1,6 +1,7 @@
 """learner_node over real rclpy: trains on experience and ships versioned weights."""
 import numpy as np
 import pytest
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import start_node, stop
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, UInt8MultiArray
@@ -25,8 +26,11 @@ def test_trains_on_experience_and_ships_versions(watcher, tmp_path):
         'rollout_length': 16, 'min_new_samples': 16, 'minibatch_size': 16}, log=log)
     pub = watcher.node.create_publisher(JointState, 'experience', qos.EXPERIENCE)
     try:
-        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
-        weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', qos.LATCHED)
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 60.0)
+        # latched as the policy subscribes, but deep: every version, however fast they come
+        weights = watcher.subscribe(UInt8MultiArray, 'policy_weights', QoSProfile(
+            depth=50, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST))
 
         bad = JointState(name=['seq', 'oops'], position=[1.0, 2.0])
         pub.publish(bad)

@@ -29,7 +29,7 @@ def test_deactivated_bridge_releases_every_input_and_ignores_commands(watcher, t
     node = start_node('ami_nodes.nodes.osc_bridge_node', 'osc_bridge_node', {
         'port': recorder.port, 'deadman_timeout': 30.0}, log=log)
     try:
-        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 20.0)
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 60.0)
         assert lifecycle_state(watcher, '/osc_bridge_node') == 'active'  # autostart
 
         def walking() -> bool:
@@ -77,7 +77,7 @@ def test_deactivated_policy_stops_and_acts_again_on_activate(watcher, tmp_path):
         values = diagnostic_values(diagnostics, 'policy_node')
         return int(values[-1].get('idle_frames', 0)) if values else 0
     try:
-        assert watcher.spin_until(lambda: features_pub.get_subscription_count() > 0, 20.0)
+        assert watcher.spin_until(lambda: features_pub.get_subscription_count() > 0, 60.0)
         # Best-effort features sent before both sides have matched are lost: send until acted on.
         acted = set()
         while len(cmd) < 3:

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ros_harness import Watcher, start_launcher
+from ros_harness import Watcher, start_launcher, stop_all
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
-from test_checkpoint_resume import ami, stop
+from test_checkpoint_resume import ami
 
 from ami_nodes.learning.actor import UNIFORM_LOG_PROB
 from ami_nodes.persistence import list_checkpoints, load_part
@@ -21,7 +21,8 @@ from ami_nodes.ros import qos
 from ami_nodes.ros.messages import msg_to_experience
 from ami_nodes.tools.launch_config import write_config
 
-pytestmark = pytest.mark.ros
+# whole systems: pytest.ini's 300 s is for one hung node; a loaded CI machine may need more
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(900)]
 RATE_HZ = 10.0
 
 
@@ -63,8 +64,7 @@ def test_two_systems_under_two_namespaces_keep_apart(tmp_path):
                  for topic in ('/a/experience', '/b/experience', '/a/policy_weights',
                                '/b/policy_weights', '/a/checkpoint/request')}
     finally:
-        for process in systems.values():
-            stop(process)
+        stop_all(*systems.values())
         watcher.close()
 
     log_probs = {ns: {round(msg_to_experience(m).log_prob, 5) for m in experience[ns]}
@@ -84,9 +84,9 @@ def test_two_systems_under_two_namespaces_keep_apart(tmp_path):
         "a's checkpoint holds a's policy, not b's"
     b_root = tmp_path / 'b' / 'checkpoints'
     assert not list(b_root.rglob(f'{checkpoint.name}*')), "a's request reached b's nodes"
-    b_final = list_checkpoints(b_root)
-    assert len(b_final) == 1, f"b's checkpoints: only its own final save, got {b_final}"
-    assert load_part(b_final[0], 'policy_node').params['action_mode'] == 'uniform'
+    b_final = list_checkpoints(b_root)  # its final save (twice if DDS lost the first reply)
+    assert b_final and all(load_part(c, 'policy_node').params['action_mode'] == 'uniform'
+                           for c in b_final), b_final
 
     lines = status.stdout.splitlines()
     assert any(line.startswith('/b/policy_node') for line in lines), status.stdout

@@ -52,21 +52,19 @@ def call(node: Node, srv_type, name: str, request, wait: Wait, timeout_s: float,
 
     Without `probe`, `request` must be safe to repeat and is sent again every RESEND_AFTER_S
     until answered. With one, `probe` is sent so until answered and `request` then once.
-    `timeout_s` bounds the answers; finding the service may take `discovery_timeout_s`.
+    `timeout_s` bounds each answer; finding the service may take `discovery_timeout_s`.
     """
     client = node.create_client(srv_type, name)
     try:
         if not client.wait_for_service(timeout_sec=max(timeout_s, discovery_timeout_s)):
             return f'{name}: not available (is the node running?)'
-        deadline = time.monotonic() + timeout_s
         if probe is None:
             response = answer(client, request, wait, timeout_s)
         elif answer(client, probe, wait, timeout_s) is None:
             response = None
-        else:
+        else:  # the reply path works: the request has its whole timeout
             future = client.call_async(request)
-            response = (future.result() if wait(future.done, deadline - time.monotonic())
-                        else None)
+            response = future.result() if wait(future.done, timeout_s) else None
         return f'{name}: no answer within {timeout_s:g} s' if response is None else response
     finally:
         node.destroy_client(client)

@@ -17,6 +17,7 @@ from lifecycle_msgs.msg import Transition
 from rclpy.executors import SingleThreadedExecutor
 
 from ami_nodes import system
+from ami_nodes.ros import services
 from ami_nodes.tools.control import Control
 from ami_nodes.tools.status import StatusCollector, format_screen
 
@@ -31,8 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='robots of the fleet (ami_launch --robots); 1: a single system')
     commands = parser.add_subparsers(dest='command', required=True)
     status = commands.add_parser('status', help='one screen: every node, rates, latency, losses')
-    status.add_argument('--wait', type=float, default=6.0,
-                        help='most seconds to wait for every node\'s /diagnostics (once a second)')
+    status.add_argument('--wait', type=float, default=services.DISCOVERY_TIMEOUT_S,
+                        help='most seconds to wait for every node\'s /diagnostics (once a '
+                             'second); the screen comes as soon as all have reported')
     for name, verb in (('pause', 'pause'), ('resume', 'resume')):
         sub = commands.add_parser(name, help=f'{verb} acting (inputs released), learning, or both '
                                   '(lifecycle deactivate/activate)')
