@@ -18,12 +18,9 @@ import json
 import math
 import os
 import platform
-import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +31,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32
 
 from ami_nodes.eval.harness import HELD_OUT_SEEDS, REPORT_MINUTES
+from ami_nodes.eval.live import SAMPLE_PERIOD_S, LiveRun
 from ami_nodes.learning.learner import INTRINSIC_REWARDS
 from ami_nodes.ros import qos
 from ami_nodes.tools.launch_config import write_config
@@ -42,7 +40,6 @@ from ami_nodes.world.layout import LAYOUTS
 ACTION_MODES = {'curious': 'sample', 'uniform': 'uniform', 'sticky': 'sticky'}  # policy_node's action_mode
 CURIOUS_MODES = ('sample', 'held_sample')
 LEARNER_SCALARS = ('prediction_error_mean', 'intrinsic_reward_mean', 'entropy', 'version')
-SAMPLE_PERIOD_S = 5.0
 # Two-sided 95 % quantiles of Student's t by degrees of freedom (no scipy here).
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
          10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
@@ -73,11 +70,6 @@ class LearnerWatcher:
         self._thread.join(timeout=5.0)
         self._node.destroy_node()
         self._context.try_shutdown()
-
-
-def world_state(port: int) -> dict:
-    with urllib.request.urlopen(f'http://127.0.0.1:{port}/state', timeout=2) as response:
-        return json.loads(response.read())
 
 
 def child_pid(parent: int, marker: str) -> int | None:
@@ -111,39 +103,25 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
     sections.setdefault('policy_node', {})['action_mode'] = mode
     sections.setdefault('ami_world', {}).update(seed=seed, layout=args.layout, noisy_tv=args.noisy_tv)
     config = write_config(workdir / 'ami.yaml', sections)
-    port = yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port']
-    log = workdir / 'launch.log'
     watcher = LearnerWatcher()
-    launcher = subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(workdir / 'checkpoints'), '--log-dir', str(workdir / 'runs'),
-         '--status-period', '30'], stdout=open(log, 'w'), stderr=subprocess.STDOUT,
-        env={**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'})
     curve: list[tuple[float, float]] = []
     state: dict = {}
     seconds = args.minutes * 60.0
     learner_pid, cpu_start = None, (0.0, 0.0)
     try:
-        while True:  # wait for the world, then sample until its clock has run the time
-            time.sleep(SAMPLE_PERIOD_S)
-            try:
-                state = world_state(port)
-            except OSError as error:
-                if launcher.poll() is not None:
-                    raise SystemExit(f'{policy} seed {seed}: the system stopped; see {log}') from error
-                continue
-            curve.append((state['time'], state['coverage']))
-            if learner_pid is None and (learner_pid := child_pid(launcher.pid, '__node:=learner_node')):
-                cpu_start = (time.monotonic(), cpu_seconds(learner_pid))
-            print(f"[{policy} seed {seed}] {state['time']:5.0f} s coverage {state['coverage']:.3f}", flush=True)
-            if state['time'] >= seconds:
-                break
-        cpu_share = ((cpu_seconds(learner_pid) - cpu_start[1]) / (time.monotonic() - cpu_start[0])
-                     if learner_pid else None)
+        with LiveRun(config, workdir, f'{policy} seed {seed}') as run:
+            for state in run.samples():  # until the world's clock has run the time
+                curve.append((state['time'], state['coverage']))
+                if learner_pid is None and (learner_pid := child_pid(run.pid, '__node:=learner_node')):
+                    cpu_start = (time.monotonic(), cpu_seconds(learner_pid))
+                print(f"[{policy} seed {seed}] {state['time']:5.0f} s coverage {state['coverage']:.3f}", flush=True)
+                if state['time'] >= seconds:
+                    break
+            cpu_share = ((cpu_seconds(learner_pid) - cpu_start[1]) / (time.monotonic() - cpu_start[0])
+                         if learner_pid else None)
     finally:
-        launcher.send_signal(signal.SIGINT)
-        code = launcher.wait(120)
         watcher.close()
+    code = run.exit_code
     return {'policy': policy, 'seed': seed, 'exit_code': code, 'curve': curve,
             'coverage': coverage_at(curve, seconds),
             'coverage_at_minutes': {str(m): coverage_at(curve, m * 60.0) for m in REPORT_MINUTES if m <= args.minutes},

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,50 +25,32 @@ import numpy as np
 import yaml
 
 from ami_nodes import system
-from ami_nodes.eval.curiosity_coverage import mean_and_interval, world_state
+from ami_nodes.eval.curiosity_coverage import mean_and_interval
+from ami_nodes.eval.live import LiveRun
 from ami_nodes.tools.launch_config import write_config
 
 MODES = {'online': True, 'frozen': False}
-SAMPLE_S = 5.0
 
 
 def run_one(mode: str, seed: int, minutes: float, workdir: Path, domain_id: int) -> dict:
     """One run of the whole system in ROS domain `domain_id`; (seconds, touches) every
-    SAMPLE_S from the world."""
+    SAMPLE_PERIOD_S from the world."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / 'ami.yaml', {
         'ami_world': {'seed': seed}, 'perception_node': {'train_online': MODES[mode]}},
         base=system.share_dir() / 'config' / 'ami_target.yaml')
-    params = yaml.safe_load(config.read_text())
-    port = params['ami_world']['ros__parameters']['http_port']
-    scale = params['osc_bridge_node']['ros__parameters']['reward_scale']
-    log = workdir / 'launch.log'
-    launcher = subprocess.Popen(
-        [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-         '--checkpoint-dir', str(workdir / 'checkpoints'), '--log-dir', str(workdir / 'runs'),
-         '--status-period', '60'], stdout=open(log, 'w'), stderr=subprocess.STDOUT,
-        env={**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-             'ROS_DOMAIN_ID': str(domain_id)})
+    scale = yaml.safe_load(config.read_text())['osc_bridge_node']['ros__parameters']['reward_scale']
     curve: list[tuple[float, float]] = []
     started: float | None = None
-    try:
-        while True:
-            time.sleep(SAMPLE_S)
-            try:
-                state = world_state(port)
-            except OSError as error:
-                if launcher.poll() is not None:
-                    raise SystemExit(f'{mode} seed {seed}: the system stopped; see {log}') from error
-                continue
+    with LiveRun(config, workdir, f'{mode} seed {seed}', domain_id) as run:
+        for state in run.samples():  # from the world's first answer, `minutes` of wall time
             started = started if started is not None else time.monotonic()
             elapsed = time.monotonic() - started
             curve.append((elapsed, state['touches'] * scale))
             print(f'[{mode} seed {seed}] {elapsed:5.0f} s reward {curve[-1][1]:g}', flush=True)
             if elapsed >= minutes * 60.0:
                 break
-    finally:
-        launcher.send_signal(signal.SIGINT)
-        code = launcher.wait(120)
+    code = run.exit_code
     return {'mode': mode, 'seed': seed, 'exit_code': code, 'cumulative_reward': curve}
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -31,6 +29,7 @@ from ami_nodes import system
 from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.eval.harness import HELD_OUT_SEEDS
+from ami_nodes.eval.live import LiveRun
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES
 from ami_nodes.perception.objectives import OBJECTIVES
@@ -236,17 +235,16 @@ def run_live_system(seconds: float, workdir: Path,
     from ami_nodes.tools.launch_config import write_config
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / 'ami.yaml', {system.WORLD_SECTION: {'seed': seed}})
-    log = workdir / 'launch.log'
-    env = {**os.environ, 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
-    with open(log, 'w') as out:
-        code = subprocess.run(
-            [sys.executable, '-m', 'ami_nodes.tools.launcher', '--config', str(config),
-             '--duration', str(seconds), '--checkpoint-dir', str(workdir / 'checkpoints'),
-             '--log-dir', str(workdir / 'runs'), '--status-period', '30'],
-            stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+    started: float | None = None
+    with LiveRun(config, workdir, f'live system seed {seed}') as run:
+        for _ in run.samples():  # from the world's first answer, `seconds` of wall time
+            started = started if started is not None else time.monotonic()
+            if time.monotonic() - started >= seconds:
+                break
+    code = run.exit_code
     checkpoint = latest_checkpoint(workdir / 'checkpoints')
     if code != 0 or checkpoint is None:
-        raise SystemExit(f'the live system failed (exit {code}); see {log}')
+        raise SystemExit(f'the live system failed (exit {code}); see {run.log}')
     return (checkpoint / 'perception_node' / 'models' / 'encoder.safetensors',
             live_curves(workdir / 'runs'))
 
