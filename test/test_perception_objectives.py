@@ -3,12 +3,15 @@ import numpy as np
 import pytest
 import torch
 
+from ami_nodes.perception.encoder import Encoder
 from ami_nodes.perception.frame_set import FrameSet
-from ami_nodes.perception.objectives import OBJECTIVES, BatchObjective, augment
+from ami_nodes.perception.objectives import OBJECTIVES, RECONSTRUCTION, RECONSTRUCTION_SIZE, BatchObjective, augment
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 
 torch.set_num_threads(1)
 BATCH_OBJECTIVES = [name for name in OBJECTIVES if name != 'aux']
+#: The objectives that compare two views' embeddings (reconstruction compares with pixels).
+VIEW_OBJECTIVES = [name for name in BATCH_OBJECTIVES if name != RECONSTRUCTION]
 
 
 def test_augment_shifts_and_jitters_within_range_and_is_seeded():
@@ -21,7 +24,7 @@ def test_augment_shifts_and_jitters_within_range_and_is_seeded():
     assert torch.equal(augment(images, torch.Generator(), shift=0, brightness=0.0), images)
 
 
-@pytest.mark.parametrize('name', BATCH_OBJECTIVES)
+@pytest.mark.parametrize('name', VIEW_OBJECTIVES)
 def test_collapsed_features_are_not_a_minimum(name):
     """The same rows everywhere (collapse) must cost more than distinct rows that agree by view."""
     torch.manual_seed(0)
@@ -32,6 +35,26 @@ def test_collapsed_features_are_not_a_minimum(name):
         spread_loss = objective(spread, spread + 0.01 * torch.randn(32, 16))[0]
         collapsed_loss = objective(collapsed, collapsed)[0]
     assert collapsed_loss > spread_loss
+
+
+def test_reconstruction_uses_the_features_to_beat_the_mean_image():
+    """Collapse cannot win: trained features give back eight distinct frames better than the
+    best single image (their mean) could."""
+    torch.manual_seed(0)
+    images = torch.rand(8, 3, 84, 84)
+    encoder, objective = Encoder(84, 16), BatchObjective(RECONSTRUCTION, feature_dim=16)
+    optimiser = torch.optim.Adam([*encoder.parameters(), *objective.parameters()], lr=1e-3)
+    for _ in range(150):
+        features = encoder(images)
+        loss = objective(features, features, images)[0]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    target = torch.nn.functional.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
+    mean_image_error = (target - target.mean(0)).pow(2).mean()
+    assert loss.item() < 0.5 * mean_image_error.item()
+    with pytest.raises(ValueError):
+        objective(features, features)
 
 
 @pytest.mark.parametrize('name', BATCH_OBJECTIVES)

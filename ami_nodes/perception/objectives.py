@@ -10,6 +10,9 @@ set, each (frame_{t-1}, frame_t), every image randomly shifted and brightness-ji
   (where the agent is, what it faces) is kept; pixel noise and the augmentations are dropped.
 - `time_contrastive`: InfoNCE where frame_{t-1} is the positive of frame_t and the other rows
   of the batch, far away in time, are the negatives (time-contrastive networks, Sermanet 2018).
+- `reconstruction`: a denoising autoencoder (seed 000's image -> embedding -> image): the
+  features of an augmented frame_t must give back the clean frame_t, area-averaged to
+  RECONSTRUCTION_SIZE, through a small MLP decoder. Nothing can collapse: every pixel counts.
 
 Each returns the loss, its detached terms, and a per-row error that becomes the row's
 priority in the frame set.
@@ -25,7 +28,10 @@ from torch import nn
 from ami_nodes.perception.aux_losses import covariance_loss, variance_loss
 
 AUX = 'aux'
-OBJECTIVES = (AUX, 'vicreg', 'time_vicreg', 'time_contrastive')
+RECONSTRUCTION = 'reconstruction'
+OBJECTIVES = (AUX, 'vicreg', 'time_vicreg', 'time_contrastive', RECONSTRUCTION)
+#: The reconstruction target's side: 84 / 4, the probe's raw-pixel baseline size.
+RECONSTRUCTION_SIZE = 21
 
 
 @dataclass
@@ -65,22 +71,34 @@ class BatchObjective(nn.Module):
         self.name = name
         self.config = config or ObjectiveConfig()
         cfg = self.config
-        self.expander = nn.Sequential(
+        out = 3 * RECONSTRUCTION_SIZE ** 2 if name == RECONSTRUCTION else cfg.expander_dim
+        self.expander = nn.Sequential(  # the decoder, for reconstruction
             nn.Linear(feature_dim, cfg.expander_hidden), nn.ReLU(),
-            nn.Linear(cfg.expander_hidden, cfg.expander_dim))
+            nn.Linear(cfg.expander_hidden, out))
         self.generator = torch.Generator().manual_seed(seed)
 
     def views(self, prev_images: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two augmented inputs whose embeddings should agree, row by row."""
         cfg = self.config
-        second = images if self.name == 'vicreg' else prev_images
+        second = images if self.name in ('vicreg', RECONSTRUCTION) else prev_images
         return (augment(images, self.generator, cfg.shift_pixels, cfg.brightness),
                 augment(second, self.generator, cfg.shift_pixels, cfg.brightness))
 
-    def forward(self, first: torch.Tensor, second: torch.Tensor
+    def forward(self, first: torch.Tensor, second: torch.Tensor,
+                images: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """Loss over encoder features of the two views (B, D) each; terms; per-row error (B,)."""
+        """Loss over encoder features of the two views (B, D) each; terms; per-row error (B,).
+        `images` (B, 3, H, W), the clean frame_t, are what reconstruction gives back."""
         cfg = self.config
+        if self.name == RECONSTRUCTION:
+            if images is None:
+                raise ValueError('reconstruction needs the clean images')
+            target = F.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
+            # both views decode to the same clean frame (the second is frame_t too)
+            per_row = 0.5 * ((torch.sigmoid(self.expander(first)) - target).pow(2).mean(-1)
+                             + (torch.sigmoid(self.expander(second)) - target).pow(2).mean(-1))
+            loss = per_row.mean()
+            return loss, {'reconstruction': loss.detach()}, per_row.detach()
         z1, z2 = self.expander(first), self.expander(second)
         if self.name == 'time_contrastive':
             a, b = F.normalize(z1, dim=-1), F.normalize(z2, dim=-1)

@@ -216,7 +216,7 @@ class OnlinePerception:
         first, second = self.objective.views(prev_images, images)
         features = self.encoder(torch.cat([first, second]))
         first_features, second_features = features.chunk(2)
-        total, terms, errors = self.objective(first_features, second_features)
+        total, terms, errors = self.objective(first_features, second_features, images)
         errors, embeddings = errors.cpu().numpy(), first_features.detach().cpu().numpy()
         self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
         self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
