@@ -11,7 +11,6 @@ each attacked node must have counted refusals on /diagnostics, and after the sto
 must hold no input.
 """
 import json
-import signal
 from collections.abc import Callable
 
 import numpy as np
@@ -316,10 +315,8 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         assert learner_version < 1000, 'a made-up policy_version renumbered the learner'
         assert all('rejected_inputs' in (diagnostic_values(diagnostics, spec.name) or [{}])[-1]
                    for spec in system.NODES), 'every node reports rejected_inputs'
-        launcher.send_signal(signal.SIGINT)
-        code = launcher.wait(180)
     finally:
-        stop(launcher)  # a failed assert above: still stop the children cleanly
+        code = stop(launcher)  # after a failed assert too: the children stop cleanly
         watcher.close()
     output = log.read_text()
     assert code == 0, output[-3000:]
