@@ -47,7 +47,9 @@ def run_one(mode: str, seed: int, minutes: float, workdir: Path, domain_id: int)
             started = started if started is not None else time.monotonic()
             elapsed = time.monotonic() - started
             curve.append((elapsed, state['touches'] * scale))
-            print(f'[{mode} seed {seed}] {elapsed:5.0f} s reward {curve[-1][1]:g}', flush=True)
+            # one write per line: side by side, two runs print at once
+            sys.stdout.write(f'[{mode} seed {seed}] {elapsed:5.0f} s reward {curve[-1][1]:g}\n')
+            sys.stdout.flush()
             if elapsed >= minutes * 60.0:
                 break
     code = run.exit_code
