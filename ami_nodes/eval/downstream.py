@@ -30,6 +30,7 @@ from ami_nodes.eval.live import LiveRun
 from ami_nodes.tools.launch_config import write_config
 
 MODES = {'online': True, 'frozen': False}
+LINE_STYLES = ('-', '--', ':', '-.')
 
 
 def run_one(mode: str, seed: int, minutes: float, workdir: Path, domain_id: int) -> dict:
@@ -68,10 +69,12 @@ def plot(runs: list[dict], path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
-    for run in runs:
+    seeds = sorted({run['seed'] for run in runs})
+    for run in runs:  # colour: the encoder; line style: the world seed
         t = [s / 60.0 for s, _ in run['cumulative_reward']]
         r = [v for _, v in run['cumulative_reward']]
         ax.plot(t, r, color='tab:blue' if run['mode'] == 'online' else 'tab:grey',
+                linestyle=LINE_STYLES[seeds.index(run['seed']) % len(LINE_STYLES)],
                 label=f"{run['mode']} seed {run['seed']}")
     ax.set_xlabel('minutes')
     ax.set_ylabel('cumulative reward (touches)')
