@@ -37,6 +37,7 @@ from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.perception.probe import classification_probe, majority_accuracy, regression_probe
 from ami_nodes.perception.stats import effective_rank
 from ami_nodes.world.sim import Pose, World, WorldConfig
+from ami_nodes.world.stream_server import encode_jpeg
 
 TICK_S = 0.05  # 20 Hz of simulated time per perception step
 PIXEL_SIZE = 21  # raw-pixel baseline: 84x84 area-averaged down to 21x21x3
@@ -70,8 +71,17 @@ def drive(world: World, action: tuple[int, ...], limits: VelocityLimits) -> None
         world.apply_input(address, value)
 
 
+def through_camera(rgb: np.ndarray, jpeg_quality: int) -> np.ndarray:
+    """The frame as the live camera delivers it: JPEG-encoded as the world's MJPEG stream does
+    and decoded again (0: unchanged)."""
+    if not jpeg_quality:
+        return rgb
+    bgr = cv2.imdecode(np.frombuffer(encode_jpeg(rgb, jpeg_quality), np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int,
-                 max_frames: int = 0) -> list[dict[str, float]]:
+                 max_frames: int = 0, jpeg_quality: int = 0) -> list[dict[str, float]]:
     """Run the world and online training for `seconds` of wall time or `max_frames` frames
     (0: no limit), whichever ends first; one log row per frame."""
     policy, limits = StickyRandomPolicy(np.random.default_rng(seed)), VelocityLimits()
@@ -79,7 +89,7 @@ def train_online(perception: OnlinePerception, world: World, seconds: float, see
     prev_action: tuple[int, ...] | None = None
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline and (not max_frames or len(log) < max_frames):
-        out = perception.step(world.render(), prev_action)
+        out = perception.step(through_camera(world.render(), jpeg_quality), prev_action)
         action = policy()
         drive(world, action, limits)
         world.step(TICK_S)
@@ -94,7 +104,8 @@ def train_online(perception: OnlinePerception, world: World, seconds: float, see
     return log
 
 
-def held_out_set(config: WorldConfig, count: int, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def held_out_set(config: WorldConfig, count: int, seed: int, jpeg_quality: int = 0
+                 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Frames at uniformly sampled poses (movers at varied times), pose targets, in-view labels."""
     world = World(config)
     rng = np.random.default_rng(seed)
@@ -105,7 +116,7 @@ def held_out_set(config: WorldConfig, count: int, seed: int) -> tuple[list[np.nd
         yaw = float(rng.uniform(-math.pi, math.pi))
         pose = Pose(ix + rng.uniform(0.25, 0.75), iy + rng.uniform(0.25, 0.75), yaw)
         world.step(float(rng.uniform(0.0, 1.0)))  # the agent holds still; the movers move on
-        frames.append(world.render(pose))
+        frames.append(through_camera(world.render(pose), jpeg_quality))
         targets.append((pose.x, pose.y, math.sin(yaw), math.cos(yaw)))
         labels.append(world.in_view(pose))
     return frames, np.asarray(targets), np.asarray(labels)
@@ -277,10 +288,11 @@ def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> di
     random_init.load_state_dict(perception.encoder_state())
     world = World(world_config)
     started, cpu_started = time.perf_counter(), time.process_time()
-    log = train_online(perception, world, args.seconds, seed, args.frames)
+    log = train_online(perception, world, args.seconds, seed, args.frames, args.jpeg)
     elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
-    frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=seed + 1000)
+    frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=seed + 1000,
+                                           jpeg_quality=args.jpeg)
     trained = Encoder(config.image_size, config.feature_dim)
     trained.load_state_dict(perception.encoder_state())
     representations = {'online_trained': encode(trained.eval(), frames),
@@ -384,6 +396,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--live-seconds', type=float, default=0.0,
                         help='first run the real ROS system (world + five nodes) this long and '
                              'probe the encoder it learned, beside the in-process one')
+    parser.add_argument('--jpeg', type=int, default=0, metavar='QUALITY',
+                        help='pass every frame (training and probe) through the camera path: '
+                             'JPEG at this quality and back, as the live system sees them')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     args = parser.parse_args(argv)
     if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
