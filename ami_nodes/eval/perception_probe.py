@@ -65,6 +65,22 @@ class StickyRandomPolicy:
         return self.action
 
 
+class UniformPolicy:
+    """A new uniformly random action every tick on every head (jump and run half the time):
+    what policy_node's `uniform` mode does, and close to what an untrained `sample` policy
+    does live."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __call__(self) -> tuple[int, ...]:
+        return tuple(int(self.rng.integers(0, n)) for n in ACTION_DIMS)
+
+
+#: --policy: what drives the world while the encoder trains in one process.
+POLICIES = {'sticky': StickyRandomPolicy, 'uniform': UniformPolicy}
+
+
 def drive(world: World, action: tuple[int, ...], limits: VelocityLimits) -> None:
     """Send an action to the world the way the OSC bridge sends it to VRChat."""
     for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
@@ -81,10 +97,11 @@ def through_camera(rgb: np.ndarray, jpeg_quality: int) -> np.ndarray:
 
 
 def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int,
-                 max_frames: int = 0, jpeg_quality: int = 0) -> list[dict[str, float]]:
+                 max_frames: int = 0, jpeg_quality: int = 0,
+                 policy_name: str = 'sticky') -> list[dict[str, float]]:
     """Run the world and online training for `seconds` of wall time or `max_frames` frames
     (0: no limit), whichever ends first; one log row per frame."""
-    policy, limits = StickyRandomPolicy(np.random.default_rng(seed)), VelocityLimits()
+    policy, limits = POLICIES[policy_name](np.random.default_rng(seed)), VelocityLimits()
     log: list[dict[str, float]] = []
     prev_action: tuple[int, ...] | None = None
     deadline = time.perf_counter() + seconds
@@ -288,7 +305,7 @@ def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> di
     random_init.load_state_dict(perception.encoder_state())
     world = World(world_config)
     started, cpu_started = time.perf_counter(), time.process_time()
-    log = train_online(perception, world, args.seconds, seed, args.frames, args.jpeg)
+    log = train_online(perception, world, args.seconds, seed, args.frames, args.jpeg, args.policy)
     elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
     frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=seed + 1000,
@@ -396,6 +413,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--live-seconds', type=float, default=0.0,
                         help='first run the real ROS system (world + five nodes) this long and '
                              'probe the encoder it learned, beside the in-process one')
+    parser.add_argument('--policy', default='sticky', choices=sorted(POLICIES),
+                        help='what drives the world during in-process training')
     parser.add_argument('--jpeg', type=int, default=0, metavar='QUALITY',
                         help='pass every frame (training and probe) through the camera path: '
                              'JPEG at this quality and back, as the live system sees them')
