@@ -40,7 +40,7 @@ def sleeping_wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
 
 def lifecycle_probe():
     """A ChangeState request no lifecycle node can take (an unknown transition label): it is
-    answered with success=False and changes nothing."""
+    answered with success=False and changes nothing (rcl_lifecycle logs a warning)."""
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
     return ChangeState.Request(transition=Transition(label='ami_probe_no_such_transition'))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import faulthandler
 import json
 import os
 import signal
@@ -219,12 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     if learner is not None and learner.alive:
         print(f'[ami_launch] final checkpoint: {monitor.final_checkpoint()}', flush=True)
     codes = {c.name: c.stop(timeout_s=20.0) for c in children}
-    monitor.close()
     run_folder.cleanup()
     for world in worlds:
         codes[world.name] = world.stop(timeout_s=5.0)
         held = (world.summary or {}).get('held_inputs')
         print(f'[ami_launch] {world.name} saw inputs held at exit: {held}', flush=True)
+    monitor.close()
     restarts = {c.name: c.tracker.restarts for c in supervised if c.tracker.restarts}
     if restarts:
         print(f'[ami_launch] restarts: {restarts}', flush=True)
@@ -301,11 +302,23 @@ class SystemMonitor:
         """Ask the learner for a checkpoint before anything stops (pamiq-core's final save)."""
         return self._control.save(timeout_s=30.0)[1]
 
-    def close(self) -> None:
-        self._executor.shutdown()
-        self._thread.join(timeout=5.0)
-        self._node.destroy_node()
-        self._context.try_shutdown()
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Tear our own node down, last and bounded. Once, in a `make test` on a loaded
+        machine, a launcher hung after its final save and never reached its worlds; this
+        rclpy teardown is the step there that can block. If it does, say where (every
+        thread's stack) and leave the rest to the process exit."""
+        def teardown() -> None:
+            self._executor.shutdown(timeout_sec=timeout_s)
+            self._thread.join(timeout=timeout_s)
+            self._node.destroy_node()
+            self._context.try_shutdown()
+        closing = threading.Thread(target=teardown, daemon=True)
+        closing.start()
+        closing.join(timeout_s)
+        if closing.is_alive():
+            print(f'[ami_launch] its own ROS node did not shut down in {timeout_s:g} s; '
+                  'exiting without it. Stacks:', flush=True)
+            faulthandler.dump_traceback(sys.stdout, all_threads=True)
 
 
 if __name__ == '__main__':
