@@ -5,7 +5,6 @@ carried from frame to action, OSC reaching the world and moving the agent, weigh
 and applied, and a clean Ctrl-C that leaves no input held.
 """
 import json
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int64, UInt8MultiArray
 
 from ami_nodes import system
+from ami_nodes.eval import live
 from ami_nodes.persistence.weights import decode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import POLICY_MODEL, msg_to_blob, stamp_to_ns
@@ -39,9 +39,9 @@ def make_config(tmp_path: Path) -> Path:
 
 
 def world_state(config: Path) -> dict:
-    port = yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port']
-    with urllib.request.urlopen(f'http://127.0.0.1:{port}/state', timeout=10) as response:
-        return json.loads(response.read())
+    """The world's ground truth, from the port `config` gave it."""
+    return live.world_state(
+        yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port'])
 
 
 def test_whole_system(tmp_path):
