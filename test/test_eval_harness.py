@@ -7,6 +7,7 @@ import pytest
 from ami_nodes.eval import harness
 from ami_nodes.learning.actor import StickyRandom
 from ami_nodes.learning.learner import LearnerConfig
+from ami_nodes.world.sim import WorldConfig
 
 
 def test_sticky_holds_each_action_for_a_duration_in_range():
@@ -83,3 +84,27 @@ def test_downstream_reward_per_minute_and_its_summary():
                              'window_minutes': [5.0, 15.0], 'minutes': 15.0,
                              'reward_per_minute': {'online': [6.0, 4.0], 'frozen': [1.0, 1.0]}})
     assert '| online | 5.000 |' in text and '| frozen | 1.000 | ±0.000 |' in text
+
+
+def test_the_oracle_reward_pays_the_cells_each_step_found_first():
+    def run(oracle: bool) -> dict:
+        return harness.run(harness.HarnessConfig(
+            policy='curious', seed=0, minutes=1.0, layout='classic', hold_s=(0.25, 2.0), rollout_length=16,
+            oracle_reward=oracle, learner=LearnerConfig(min_new_samples=16)))
+    paid = [row['extrinsic_reward_mean'] for row in run(True)['learner']]
+    assert paid and max(paid) > 0.0   # a walk of a minute finds new cells
+    assert all(row['extrinsic_reward_mean'] == 0.0 for row in run(False)['learner'])
+
+
+def test_reward_alignment_records_every_hold_with_its_ground_truth():
+    from ami_nodes.eval import reward_alignment
+    holds = reward_alignment.record_holds(seed=0, minutes=0.5, layout='classic')
+    count = len(holds['action'])
+    assert count > 10 and all(len(holds[name]) == count for name in (*reward_alignment.REWARDS, 'new_cells'))
+    assert holds['new_cells'].min() >= 0 and 0 < holds['new_cells'].sum() <= 69   # the classic map's free cells
+    world = WorldConfig()
+    fastest = world.walk_speed * world.run_multiplier * math.sqrt(2)   # running diagonally
+    assert holds['distance'].max() <= fastest * (harness.STICKY_MAX_S + 0.1)
+    report = reward_alignment.alignment(holds)
+    assert sum(group['holds'] for group in report['groups'].values()) <= count
+    assert all(-1.0 <= reward['corr_new_cells'] <= 1.0 for reward in report['rewards'].values())

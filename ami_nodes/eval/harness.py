@@ -38,13 +38,17 @@ from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
-POLICIES = ('curious', 'uniform', 'sticky')
+POLICIES = ('curious', 'uniform', 'sticky', 'forward_sticky')
+#: forward_sticky, a hand-written reference (harness only): sticky whose move head is forward
+#: this often, always running, never jumping; what a learnt action preference alone could reach
+FORWARD_SHARE = 0.8
 # policy_node's sticky_min_s and sticky_max_s defaults (learning/actor.py holds the semantics)
 STICKY_MIN_S, STICKY_MAX_S = 0.25, 2.0
 REPORT_MINUTES = (2.0, 5.0, 10.0)
 HELD_OUT_SEEDS = 100           # world seeds from here on are for evaluations nobody tunes on
 CURVE_PERIOD_S = 5.0
 ACTION_SHARE_MINUTES = 2.0
+LEARNER_STATS = ('entropy', 'prediction_error_mean', 'version', 'novelty_mean', 'extrinsic_reward_mean')
 
 
 @dataclass
@@ -62,6 +66,9 @@ class HarnessConfig:
     action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
     hold_s: tuple[float, float] | None = None  # curious: hold each decision as policy_node's held_sample does
     rollout_length: int = 128
+    # curious: the extrinsic reward of a step is the free cells it visited first, from the world's
+    # ground truth; an upper bound on what the learner can do with a reward that pays for coverage
+    oracle_reward: bool = False
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
 
@@ -82,6 +89,7 @@ def run(config: HarnessConfig) -> dict:
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
     sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
+    forward_sticky = Hold(rng, STICKY_MIN_S, STICKY_MAX_S)
     dt = 1.0 / config.fps
     ticks = int(round(config.minutes * 60.0 * config.fps))
     report_ticks = {int(round(m * 60.0 * config.fps)): m for m in REPORT_MINUTES if m <= config.minutes}
@@ -91,6 +99,7 @@ def run(config: HarnessConfig) -> dict:
     action: tuple[int, ...] | None = None
     hold = Hold(rng, *config.hold_s) if config.hold_s else None
     decisions = 0
+    cells_at_decision = 0
     started = time.perf_counter()
     for tick in range(ticks):
         noisy_frames += world.noisy_tv_in_view()
@@ -105,18 +114,21 @@ def run(config: HarnessConfig) -> dict:
             if decided:   # experience is one step per decision
                 action = tuple(int(a) for a in result.action)
                 decisions += 1
+                found = len(world.cells_visited) - cells_at_decision   # during the previous step
+                cells_at_decision += found
                 buffer.add(Transition(seq=decisions, stamp_ns=stamp_ns,
                                       features=features, action=np.asarray(action), log_prob=result.log_prob,
-                                      value=result.value, policy_version=learner.version))
+                                      value=result.value, policy_version=learner.version,
+                                      extrinsic_reward=float(found) if config.oracle_reward else 0.0))
             while (rollout := buffer.pop()) is not None:
                 learner.add(rollout)
                 stats = learner.step()
                 if stats is not None:
-                    learner_stats.append({k: stats[k] for k in ('entropy', 'prediction_error_mean', 'version')
-                                          if k in stats} | {'t': world.time, **({'novelty_mean': stats['novelty_mean']}
-                                                                                 if 'novelty_mean' in stats else {})})
+                    learner_stats.append({k: stats[k] for k in LEARNER_STATS if k in stats} | {'t': world.time})
         elif config.policy == 'sticky':
             action = sticky(round(world.time * 1e9))
+        elif config.policy == 'forward_sticky':
+            action = forward_sticky(round(world.time * 1e9), lambda: forward_running(rng))[0]
         else:
             action = uniform_action(rng)
         for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
@@ -141,6 +153,12 @@ def run(config: HarnessConfig) -> dict:
     }
 
 
+def forward_running(rng: np.random.Generator) -> tuple[int, ...]:
+    """A uniform action, then moving forward with probability FORWARD_SHARE, running, not jumping."""
+    move, strafe, turn, _, _ = uniform_action(rng)
+    return (1 if rng.random() < FORWARD_SHARE else move), strafe, turn, 0, 1
+
+
 def action_share(actions: np.ndarray) -> dict[str, dict[str, float]]:
     """For each head, the fraction of ticks each of its choices was taken."""
     return {name: {choice: round(float(np.mean(actions[:, i] == c)), 3) for c, choice in enumerate(HEAD_CHOICES[name])}
@@ -148,14 +166,17 @@ def action_share(actions: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def _learner_config(args: argparse.Namespace) -> LearnerConfig:
+    oracle = {'intrinsic_weight': 0.0, 'extrinsic_weight': 1.0} if args.oracle_reward else {}
     return LearnerConfig(
-        intrinsic_reward=args.reward, novelty_window=args.novelty_window, min_new_samples=args.min_new_samples,
-        ppo=PPOConfig(entropy_coef=args.entropy_coef, learning_rate=args.learning_rate, epochs=args.epochs))
+        **oracle, intrinsic_reward=args.reward, novelty_window=args.novelty_window,
+        min_new_samples=args.min_new_samples,
+        ppo=PPOConfig(entropy_coef=args.entropy_coef, learning_rate=args.learning_rate, epochs=args.epochs,
+                      gamma=args.gamma))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--policies', nargs='+', choices=POLICIES, default=list(POLICIES))
+    parser.add_argument('--policies', nargs='+', choices=POLICIES, default=['curious', 'uniform', 'sticky'])
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--minutes', type=float, default=10.0, help='simulated minutes per run')
     parser.add_argument('--layout', choices=LAYOUTS, default='rooms')
@@ -165,12 +186,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--entropy-coef', type=float, default=PPOConfig.entropy_coef)
     parser.add_argument('--learning-rate', type=float, default=PPOConfig.learning_rate)
     parser.add_argument('--epochs', type=int, default=PPOConfig.epochs)
+    parser.add_argument('--gamma', type=float, default=PPOConfig.gamma, help='discount per step (per hold with --hold)')
     parser.add_argument('--rollout-length', type=int, default=128, help='as learner_node in config/ami.yaml')
     parser.add_argument('--min-new-samples', type=int, default=LearnerConfig.min_new_samples)
     parser.add_argument('--perception-train-every', type=int, default=4)
     parser.add_argument('--action-repeat', type=int, default=1, help='curious: decide every N ticks')
     parser.add_argument('--hold', type=float, nargs=2, metavar=('MIN_S', 'MAX_S'),
                         help='curious: hold each decision for a duration uniform in [MIN_S, MAX_S]')
+    parser.add_argument('--oracle-reward', action='store_true',
+                        help='curious: reward only the free cells each step visits first (ground truth; '
+                             'what the learner does with a reward aligned with coverage)')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     parser.add_argument('--out', type=Path, help='write the runs here as JSON')
     args = parser.parse_args(argv)
@@ -187,7 +212,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             config = HarnessConfig(policy=policy, seed=seed, minutes=args.minutes, layout=args.layout,
                                    noisy_tv=args.noisy_tv, perception_train_every=args.perception_train_every,
                                    action_repeat=args.action_repeat, hold_s=args.hold,
-                                   rollout_length=args.rollout_length, learner=_learner_config(args))
+                                   rollout_length=args.rollout_length, oracle_reward=args.oracle_reward,
+                                   learner=_learner_config(args))
             result = run(config)
             result['settings'] = {k: v for k, v in vars(args).items() if k not in ('out', 'policies', 'seeds')}
             runs.append(result)

@@ -14,11 +14,12 @@ encoder saved by the live system (safetensors) on the same frames.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import cv2
@@ -26,10 +27,11 @@ import numpy as np
 import torch
 
 from ami_nodes import system
-from ami_nodes.action_space import ACTION_DIMS, VelocityLimits, action_to_velocity
+from ami_nodes.action_space import ACTION_DIMS, NOOP, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.eval.harness import HELD_OUT_SEEDS
 from ami_nodes.eval.live import LiveRun
+from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES
 from ami_nodes.perception.objectives import OBJECTIVES
@@ -98,17 +100,21 @@ def through_camera(rgb: np.ndarray, jpeg_quality: int) -> np.ndarray:
 
 def train_online(perception: OnlinePerception, world: World, seconds: float, seed: int,
                  max_frames: int = 0, jpeg_quality: int = 0,
-                 policy_name: str = 'sticky') -> list[dict[str, float]]:
+                 policy_name: str = 'sticky', action_delay: int = 0) -> list[dict[str, float]]:
     """Run the world and online training for `seconds` of wall time or `max_frames` frames
-    (0: no limit), whichever ends first; one log row per frame."""
+    (0: no limit), whichever ends first; one log row per frame. `action_delay` ticks pass
+    between choosing an action and the world applying it, as the live loop's latency does;
+    the encoder is still told the action chosen on the previous frame."""
     policy, limits = POLICIES[policy_name](np.random.default_rng(seed)), VelocityLimits()
     log: list[dict[str, float]] = []
     prev_action: tuple[int, ...] | None = None
+    in_flight: collections.deque[tuple[int, ...]] = collections.deque([NOOP] * action_delay)
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline and (not max_frames or len(log) < max_frames):
         out = perception.step(through_camera(world.render(), jpeg_quality), prev_action)
         action = policy()
-        drive(world, action, limits)
+        in_flight.append(action)
+        drive(world, in_flight.popleft(), limits)
         world.step(TICK_S)
         prev_action = action
         log.append({'step_time_s': out.step_time_s, **out.losses})
@@ -252,9 +258,10 @@ def summary_markdown(report: dict, command: str) -> str:
     return '\n'.join(lines)
 
 
-def run_live_system(seconds: float, workdir: Path,
-                    seed: int) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
-    """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`.
+def run_live_system(seconds: float, workdir: Path, seed: int,
+                    learning_rate: float) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
+    """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`, the
+    perception node's encoder learning at `learning_rate`.
 
     Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
     curves (frame, value) of LIVE_TAGS the perception node wrote to its training log.
@@ -262,7 +269,8 @@ def run_live_system(seconds: float, workdir: Path,
     from ami_nodes.persistence import latest_checkpoint
     from ami_nodes.tools.launch_config import write_config
     workdir.mkdir(parents=True, exist_ok=True)
-    config = write_config(workdir / 'ami.yaml', {system.WORLD_SECTION: {'seed': seed}})
+    config = write_config(workdir / 'ami.yaml', {system.WORLD_SECTION: {'seed': seed},
+                                                 'perception_node': {'learning_rate': learning_rate}})
     started: float | None = None
     with LiveRun(config, workdir, f'live system seed {seed}') as run:
         for _ in run.samples():  # from the world's first answer, `seconds` of wall time
@@ -289,23 +297,36 @@ def live_curves(runs: Path) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def aux_config(settings: list[str]) -> AuxLossConfig:
+    """AuxLossConfig with `name=value` overrides (--aux), each cast to its field's type."""
+    config = AuxLossConfig()
+    for item in settings:
+        name, _, value = item.partition('=')
+        if name not in {f.name for f in fields(AuxLossConfig)}:
+            raise SystemExit(f'--aux {item}: AuxLossConfig has no field {name!r}')
+        config = replace(config, **{name: type(getattr(config, name))(value)})
+    return config
+
+
 def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> dict:
     """One world seed: the live system (when asked), in-process training, and the probe of
     every representation; its report, plots and encoder are written to `out`."""
     out.mkdir(parents=True, exist_ok=True)
     encoder, live = args.encoder, {}
     if args.live_seconds > 0:
-        encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed)
+        encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed, args.lr)
     world_config = WorldConfig(seed=seed)
     config = OnlinePerceptionConfig(seed=seed, train_every=args.train_every,
                                     learning_rate=args.lr, objective=args.objective,
-                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy)
+                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy,
+                                    aux=aux_config(args.aux))
     perception = OnlinePerception(config)
     random_init = Encoder(config.image_size, config.feature_dim)
     random_init.load_state_dict(perception.encoder_state())
     world = World(world_config)
     started, cpu_started = time.perf_counter(), time.process_time()
-    log = train_online(perception, world, args.seconds, seed, args.frames, args.jpeg, args.policy)
+    log = train_online(perception, world, args.seconds, seed, args.frames, args.jpeg, args.policy,
+                       args.action_delay)
     elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
     frames, targets, labels = held_out_set(world_config, args.probe_frames, seed=seed + 1000,
@@ -403,7 +424,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help='world seeds; with more than one, each goes to OUT/seed_<n> and '
                              'OUT/results.json holds the means')
     parser.add_argument('--train-every', type=int, default=1)
-    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.learning_rate)
+    parser.add_argument('--lr', type=float, default=OnlinePerceptionConfig.learning_rate,
+                        help="the encoder's Adam learning rate, in one process and in the live system")
     parser.add_argument('--encoder', type=Path, help='also probe this safetensors encoder (from the live system)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     parser.add_argument('--objective', default=OnlinePerceptionConfig.objective, choices=OBJECTIVES)
@@ -415,6 +437,10 @@ def main(argv: list[str] | None = None) -> dict:
                              'probe the encoder it learned, beside the in-process one')
     parser.add_argument('--policy', default='sticky', choices=sorted(POLICIES),
                         help='what drives the world during in-process training')
+    parser.add_argument('--aux', nargs='*', default=[], metavar='NAME=VALUE',
+                        help='AuxLossConfig overrides, e.g. loss_covariance=1.0')
+    parser.add_argument('--action-delay', type=int, default=0, metavar='TICKS',
+                        help='ticks between choosing an action and the world applying it')
     parser.add_argument('--jpeg', type=int, default=0, metavar='QUALITY',
                         help='pass every frame (training and probe) through the camera path: '
                              'JPEG at this quality and back, as the live system sees them')
