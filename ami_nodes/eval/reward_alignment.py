@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 import torch
 
-from ami_nodes.action_space import VelocityLimits
+from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, VelocityLimits
 from ami_nodes.eval.harness import HELD_OUT_SEEDS, STICKY_MAX_S, STICKY_MIN_S
 from ami_nodes.eval.perception_probe import drive
-from ami_nodes.learning.actor import StickyRandom
+from ami_nodes.learning.actor import Hold, uniform_action
+from ami_nodes.learning.head_bandit import HeadBandit
 from ami_nodes.learning.novelty import EpisodicNovelty
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.sim import World, WorldConfig
@@ -41,15 +42,20 @@ PERCEPTION_TRAIN_EVERY = 4   # as the harness
 GROUPS = (('forward, running', 1, 1), ('forward, walking', 1, 0), ('back', 2, None), ('no move', 0, None))
 
 
-def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 20.0) -> dict[str, np.ndarray]:
+def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 20.0,
+                 bandit_reward: str | None = None) -> dict[str, np.ndarray]:
     """One sticky run; per finished hold: its action, each candidate's raw reward, the cells
-    it visited first and the straight-line distance it moved."""
+    it visited first and the straight-line distance it moved. With `bandit_reward` (one of
+    REWARDS or 'oracle', the new cells) each hold's action comes from a HeadBandit learning
+    from that reward instead of uniformly at random."""
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
     world = World(WorldConfig(seed=seed, layout=layout, fps=fps))
     perception = OnlinePerception(OnlinePerceptionConfig(train_every=PERCEPTION_TRAIN_EVERY, seed=seed))
     image_size = perception.config.image_size
-    sticky, limits = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S), VelocityLimits()
+    hold, limits = Hold(rng, STICKY_MIN_S, STICKY_MAX_S), VelocityLimits()   # with uniform choices: sticky
+    bandit = HeadBandit(rng) if bandit_reward else None
+    choose = bandit.act if bandit else (lambda: uniform_action(rng))
     knn = EpisodicNovelty(perception.config.feature_dim)
     rows: dict[str, list] = {name: [] for name in (*REWARDS, 'action', 'new_cells', 'distance')}
     action, previous, start = None, None, None   # start: (features, cells, pose) when the hold began
@@ -60,16 +66,18 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
         path += 0.0 if previous is None else float(np.mean((features - previous) ** 2))
         previous = features
         stamp_ns = round(world.time * 1e9)
-        next_action = sticky(stamp_ns)
-        if sticky.hold.hold_start_ns == stamp_ns:   # a new hold begins: the last one ended on this frame
-            if start is not None:
-                first_features, cells, pose = start
-                rows['knn_end'].append(float(knn.raw(features[None])[0]))
-                rows['view_change'].append(float(np.mean((features - first_features) ** 2)))
-                rows['path_change'].append(path)
-                rows['action'].append(action)
-                rows['new_cells'].append(len(world.cells_visited) - cells)
-                rows['distance'].append(float(np.hypot(world.pose.x - pose.x, world.pose.y - pose.y)))
+        if start is not None and not 0 <= stamp_ns - hold.hold_start_ns < hold.hold_ns:   # the hold ends here
+            first_features, cells, pose = start
+            rows['knn_end'].append(float(knn.raw(features[None])[0]))
+            rows['view_change'].append(float(np.mean((features - first_features) ** 2)))
+            rows['path_change'].append(path)
+            rows['action'].append(action)
+            rows['new_cells'].append(len(world.cells_visited) - cells)
+            rows['distance'].append(float(np.hypot(world.pose.x - pose.x, world.pose.y - pose.y)))
+            if bandit is not None:
+                bandit.update(action, rows['new_cells' if bandit_reward == 'oracle' else bandit_reward][-1])
+        next_action, began = hold(stamp_ns, choose)
+        if began:
             start, path = (features, len(world.cells_visited), world.pose), 0.0
         action = next_action
         drive(world, action, limits)
@@ -77,6 +85,8 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
     out = {name: np.asarray(values, dtype=np.float64) for name, values in rows.items() if name != 'action'}
     out['action'] = np.asarray(rows['action'], dtype=np.int64)
     out['coverage'] = np.asarray(world.coverage())
+    if bandit is not None:
+        out['bandit_probabilities'] = np.concatenate(bandit.probabilities())
     return out
 
 
@@ -112,19 +122,21 @@ def _mask(actions: np.ndarray, move: int, run: int | None) -> np.ndarray:
 
 
 def summary_markdown(report: dict) -> str:
+    walker = f'a HeadBandit learning from `{report["bandit"]}`' if report.get('bandit') else 'sticky random holds'
     lines = ['# Does the intrinsic reward pay for exploring?', '', f'Command: `{report["command"]}`', '',
-             'Per world seed, under sticky random holds: the correlation of each candidate hold reward with '
-             'the cells the hold visited first and with the distance it moved.', '',
-             '| seed | holds | holds finding cells | '
+             f'Per world seed, under {walker}: the coverage reached, and the correlation of each candidate '
+             'hold reward with the cells the hold visited first and with the distance it moved.', '',
+             '| seed | coverage | holds | holds finding cells | '
              + ' | '.join(f'{r}: corr cells / distance' for r in REWARDS) + ' |',
-             '|---|---|---|' + '---|' * len(REWARDS)]
+             '|---|---|---|---|' + '---|' * len(REWARDS)]
     for seed, result in report['per_seed'].items():
         corr = result['rewards']
         cells = ' | '.join(f'{corr[r]["corr_new_cells"]:+.3f} / {corr[r]["corr_distance"]:+.3f}' for r in REWARDS)
-        lines.append(f'| {seed} | {result["holds"]} | {result["holds_finding_cells"]:.3f} | {cells} |')
+        lines.append(f'| {seed} | {result["coverage"]:.3f} | {result["holds"]} | '
+                     f'{result["holds_finding_cells"]:.3f} | {cells} |')
     lines += ['', 'Per action group (all seeds pooled by mean): new cells and distance per hold, and each '
               "candidate's mean standardised value (how far above the average hold it pays that group).", '',
-              '| group | new cells | distance m | ' + ' | '.join(REWARDS) + ' |',
+              '| group | new cells | distance (cells) | ' + ' | '.join(REWARDS) + ' |',
               '|---|---|---|' + '---|' * len(REWARDS)]
     for group, *_ in GROUPS:
         per_seed = report['per_seed'].values()
@@ -142,14 +154,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--minutes', type=float, default=10.0)
     parser.add_argument('--layout', default='rooms')
     parser.add_argument('--out', type=Path, default=Path('bench/results/exploration_reward_alignment'))
+    parser.add_argument('--bandit', choices=('oracle', *REWARDS),
+                        help="choose each hold's action with a HeadBandit learning from this reward "
+                             "('oracle': the cells the hold found first) instead of uniformly")
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     args = parser.parse_args(argv)
     if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
         parser.error(f'world seeds >= {HELD_OUT_SEEDS} are kept for evaluations nobody tunes on (--held-out)')
     command = 'python -m ami_nodes.eval.reward_alignment ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    report: dict = {'command': command, 'minutes': args.minutes, 'layout': args.layout, 'per_seed': {}}
+    report: dict = {'command': command, 'minutes': args.minutes, 'layout': args.layout, 'bandit': args.bandit,
+                    'per_seed': {}}
     for seed in args.seeds:
-        report['per_seed'][str(seed)] = result = alignment(record_holds(seed, args.minutes, args.layout))
+        holds = record_holds(seed, args.minutes, args.layout, bandit_reward=args.bandit)
+        report['per_seed'][str(seed)] = result = alignment(holds)
+        if args.bandit:
+            result['bandit_probabilities'] = {name: [round(float(p), 3) for p in probabilities] for name, probabilities
+                                              in zip(HEAD_NAMES, np.split(holds['bandit_probabilities'],
+                                                                          np.cumsum(ACTION_DIMS)[:-1]))}
         print(f'seed {seed}: {result["holds"]} holds, coverage {result["coverage"]:.3f}, knn_end corr with new cells '
               f'{result["rewards"]["knn_end"]["corr_new_cells"]:+.3f}', file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,33 @@
+"""HeadBandit: a per-head preference learnt from one reward per decision (no ROS)."""
+import numpy as np
+
+from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES
+from ami_nodes.learning.head_bandit import HeadBandit
+
+RUN = HEAD_NAMES.index('run')
+MOVE = HEAD_NAMES.index('move')
+
+
+def test_starts_uniform_and_samples_valid_actions():
+    bandit = HeadBandit(np.random.default_rng(0))
+    for probabilities, size in zip(bandit.probabilities(), ACTION_DIMS):
+        assert np.allclose(probabilities, 1.0 / size, atol=0.05)   # Monte Carlo over 2000 draws
+    actions = np.array([bandit.act() for _ in range(500)])
+    assert all(actions[:, head].min() == 0 and actions[:, head].max() == size - 1
+               for head, size in enumerate(ACTION_DIMS))
+
+
+def test_learns_the_choices_that_pay_from_noisy_rewards_in_a_few_hundred_decisions():
+    """Running pays 1 and moving forward 0.5, under noise of std 1: the regime of the
+    exploration rewards (a few tenths of a standard deviation between choices)."""
+    rng = np.random.default_rng(1)
+    bandit = HeadBandit(np.random.default_rng(2))
+    for _ in range(500):
+        action = bandit.act()
+        reward = 1.0 * (action[RUN] == 1) + 0.5 * (action[MOVE] == 1) + rng.normal()
+        bandit.update(action, reward)
+    probabilities = bandit.probabilities()
+    assert probabilities[RUN][1] > 0.9
+    assert probabilities[MOVE][1] > 0.6 and probabilities[MOVE].argmax() == 1
+    assert all(np.isclose(p.sum(), 1.0) for p in probabilities)
+
