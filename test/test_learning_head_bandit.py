@@ -31,3 +31,19 @@ def test_learns_the_choices_that_pay_from_noisy_rewards_in_a_few_hundred_decisio
     assert probabilities[MOVE][1] > 0.6 and probabilities[MOVE].argmax() == 1
     assert all(np.isclose(p.sum(), 1.0) for p in probabilities)
 
+
+
+def test_plausible_set_drops_a_worse_choice_and_keeps_equal_ones_mixed():
+    """With plausible_z the bandit acts uniformly among choices it cannot tell apart: running
+    (pays 1) leaves walking out, while left and right turns (pay the same) stay both in play."""
+    rng = np.random.default_rng(1)
+    bandit = HeadBandit(np.random.default_rng(2), plausible_z=3.0)
+    actions = []
+    for _ in range(500):
+        action = bandit.act()
+        bandit.update(action, 1.0 * (action[RUN] == 1) + rng.normal())
+        actions.append(action)
+    probabilities = bandit.probabilities()
+    assert probabilities[RUN][1] == 1.0
+    late_turns = np.array(actions[-200:])[:, HEAD_NAMES.index('turn')]
+    assert np.bincount(late_turns, minlength=3).min() >= 40   # every turn choice still taken

@@ -180,3 +180,18 @@ def test_replay_adds_frame_set_rows_to_training_steps():
     assert all(np.isfinite(s.losses['total']) for s in steps[1:])
     perception.step(np.zeros((84, 84, 3), np.uint8), None)  # unknown actions are stored and replayed too
     assert np.isfinite(perception.step(np.zeros((84, 84, 3), np.uint8), None).losses['total'])
+
+
+def test_learning_rate_is_held_then_decays_as_inverse_square_root_down_to_its_floor():
+    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=0, learning_rate=4e-4, lr_decay_steps=10,
+                                    min_learning_rate=1e-4)
+    perception = OnlinePerception(config)
+    _run(perception, 11)   # 10 training steps
+    assert perception.optimizer.param_groups[0]['lr'] == pytest.approx(4e-4)
+    _run(perception, 30)   # 40 training steps
+    assert perception.optimizer.param_groups[0]['lr'] == pytest.approx(4e-4 * np.sqrt(10 / 39))
+    assert perception.current_learning_rate == pytest.approx(2e-4)   # 4e-4 * sqrt(10 / 40)
+    perception.train_steps = 10_000
+    assert perception.current_learning_rate == pytest.approx(1e-4)
+    perception.update_setting('lr_decay_steps', 0)
+    assert perception.current_learning_rate == pytest.approx(4e-4)

@@ -19,8 +19,9 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,13 +32,13 @@ from ami_nodes.action_space import ACTION_DIMS, NOOP, VelocityLimits, action_to_
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.eval.harness import HELD_OUT_SEEDS
 from ami_nodes.eval.live import LiveRun
-from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES
 from ami_nodes.perception.objectives import OBJECTIVES
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.perception.probe import classification_probe, majority_accuracy, regression_probe
 from ami_nodes.perception.stats import effective_rank
+from ami_nodes.settings import assign, settings_of
 from ami_nodes.world.sim import Pose, World, WorldConfig
 from ami_nodes.world.stream_server import encode_jpeg
 
@@ -258,10 +259,10 @@ def summary_markdown(report: dict, command: str) -> str:
     return '\n'.join(lines)
 
 
-def run_live_system(seconds: float, workdir: Path, seed: int,
-                    learning_rate: float) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
+def run_live_system(seconds: float, workdir: Path, seed: int, learning_rate: float,
+                    settings: dict[str, Any] | None = None) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
     """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`, the
-    perception node's encoder learning at `learning_rate`.
+    perception node's encoder learning at `learning_rate` with `settings` (perception_settings).
 
     Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
     curves (frame, value) of LIVE_TAGS the perception node wrote to its training log.
@@ -270,7 +271,8 @@ def run_live_system(seconds: float, workdir: Path, seed: int,
     from ami_nodes.tools.launch_config import write_config
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / 'ami.yaml', {system.WORLD_SECTION: {'seed': seed},
-                                                 'perception_node': {'learning_rate': learning_rate}})
+                                                 'perception_node': {'learning_rate': learning_rate,
+                                                                     **(settings or {})}})
     started: float | None = None
     with LiveRun(config, workdir, f'live system seed {seed}') as run:
         for _ in run.samples():  # from the world's first answer, `seconds` of wall time
@@ -297,15 +299,19 @@ def live_curves(runs: Path) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
-def aux_config(settings: list[str]) -> AuxLossConfig:
-    """AuxLossConfig with `name=value` overrides (--aux), each cast to its field's type."""
-    config = AuxLossConfig()
-    for item in settings:
+def perception_settings(items: list[str]) -> dict[str, Any]:
+    """`name=value` overrides (--set) of any perception setting (OnlinePerceptionConfig or its
+    aux terms), each cast to its setting's type; the live perception node takes the same names."""
+    defaults = OnlinePerceptionConfig()
+    known = {item.name: getattr(config, item.name) for config in (defaults, defaults.aux)
+             for item, _ in settings_of(config)}
+    out = {}
+    for item in items:
         name, _, value = item.partition('=')
-        if name not in {f.name for f in fields(AuxLossConfig)}:
-            raise SystemExit(f'--aux {item}: AuxLossConfig has no field {name!r}')
-        config = replace(config, **{name: type(getattr(config, name))(value)})
-    return config
+        if name not in known:
+            raise SystemExit(f'--set {item}: no perception setting {name!r}')
+        out[name] = type(known[name])(value)
+    return out
 
 
 def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> dict:
@@ -314,12 +320,14 @@ def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> di
     out.mkdir(parents=True, exist_ok=True)
     encoder, live = args.encoder, {}
     if args.live_seconds > 0:
-        encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed, args.lr)
+        encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed, args.lr,
+                                        perception_settings(args.settings))
     world_config = WorldConfig(seed=seed)
     config = OnlinePerceptionConfig(seed=seed, train_every=args.train_every,
                                     learning_rate=args.lr, objective=args.objective,
-                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy,
-                                    aux=aux_config(args.aux))
+                                    replay_batch=args.replay_batch, replay_policy=args.replay_policy)
+    for name, value in perception_settings(args.settings).items():
+        assign(name, value, config, config.aux)
     perception = OnlinePerception(config)
     random_init = Encoder(config.image_size, config.feature_dim)
     random_init.load_state_dict(perception.encoder_state())
@@ -437,8 +445,9 @@ def main(argv: list[str] | None = None) -> dict:
                              'probe the encoder it learned, beside the in-process one')
     parser.add_argument('--policy', default='sticky', choices=sorted(POLICIES),
                         help='what drives the world during in-process training')
-    parser.add_argument('--aux', nargs='*', default=[], metavar='NAME=VALUE',
-                        help='AuxLossConfig overrides, e.g. loss_covariance=1.0')
+    parser.add_argument('--set', '--aux', dest='settings', nargs='*', default=[], metavar='NAME=VALUE',
+                        help='perception setting overrides, in process and live, e.g. loss_covariance=1.0 '
+                             'or lr_decay_steps=250')
     parser.add_argument('--action-delay', type=int, default=0, metavar='TICKS',
                         help='ticks between choosing an action and the world applying it')
     parser.add_argument('--jpeg', type=int, default=0, metavar='QUALITY',

@@ -43,7 +43,7 @@ GROUPS = (('forward, running', 1, 1), ('forward, walking', 1, 0), ('back', 2, No
 
 
 def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 20.0,
-                 bandit_reward: str | None = None) -> dict[str, np.ndarray]:
+                 bandit_reward: str | None = None, plausible_z: float | None = None) -> dict[str, np.ndarray]:
     """One sticky run; per finished hold: its action, each candidate's raw reward, the cells
     it visited first and the straight-line distance it moved. With `bandit_reward` (one of
     REWARDS or 'oracle', the new cells) each hold's action comes from a HeadBandit learning
@@ -54,7 +54,7 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
     perception = OnlinePerception(OnlinePerceptionConfig(train_every=PERCEPTION_TRAIN_EVERY, seed=seed))
     image_size = perception.config.image_size
     hold, limits = Hold(rng, STICKY_MIN_S, STICKY_MAX_S), VelocityLimits()   # with uniform choices: sticky
-    bandit = HeadBandit(rng) if bandit_reward else None
+    bandit = HeadBandit(rng, plausible_z=plausible_z) if bandit_reward else None
     choose = bandit.act if bandit else (lambda: uniform_action(rng))
     knn = EpisodicNovelty(perception.config.feature_dim)
     rows: dict[str, list] = {name: [] for name in (*REWARDS, 'action', 'new_cells', 'distance')}
@@ -157,15 +157,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--bandit', choices=('oracle', *REWARDS),
                         help="choose each hold's action with a HeadBandit learning from this reward "
                              "('oracle': the cells the hold found first) instead of uniformly")
+    parser.add_argument('--plausible-z', type=float,
+                        help='the bandit acts uniformly among choices within z standard errors of the best '
+                             '(default: Thompson sampling)')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     args = parser.parse_args(argv)
     if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
         parser.error(f'world seeds >= {HELD_OUT_SEEDS} are kept for evaluations nobody tunes on (--held-out)')
     command = 'python -m ami_nodes.eval.reward_alignment ' + ' '.join(argv if argv is not None else sys.argv[1:])
     report: dict = {'command': command, 'minutes': args.minutes, 'layout': args.layout, 'bandit': args.bandit,
-                    'per_seed': {}}
+                    'plausible_z': args.plausible_z, 'per_seed': {}}
     for seed in args.seeds:
-        holds = record_holds(seed, args.minutes, args.layout, bandit_reward=args.bandit)
+        holds = record_holds(seed, args.minutes, args.layout, bandit_reward=args.bandit, plausible_z=args.plausible_z)
         report['per_seed'][str(seed)] = result = alignment(holds)
         if args.bandit:
             result['bandit_probabilities'] = {name: [round(float(p), 3) for p in probabilities] for name, probabilities

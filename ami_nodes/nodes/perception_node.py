@@ -165,7 +165,8 @@ class PerceptionNode(ManagedNode):
             self._logged_at = self.core.frames
             self._log.scalars({f'perception/{k}': v for k, v in step.losses.items()}
                               | {'perception/step_time_ms': step.step_time_s * 1000,
-                                 'perception/train_every': step.train_every}, self.core.frames)
+                                 'perception/train_every': step.train_every,
+                                 'perception/learning_rate': self.core.current_learning_rate}, self.core.frames)
 
     def _publish_scalar(self, name: str, value: float) -> None:
         self._scalar_pubs[name].publish(Float32(data=float(value)))

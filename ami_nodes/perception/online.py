@@ -8,6 +8,7 @@ Nothing here imports rclpy: the ROS node wraps this class.
 from __future__ import annotations
 
 import copy
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,8 +45,13 @@ class OnlinePerceptionConfig:
     image_size: int = setting(84, 'Side of the square rgb8 input image (camera '
                               'image_width/height)', 8, 4096)
     feature_dim: int = setting(64, 'Size of the published feature vector', 1, 65536)
-    learning_rate: float = setting(3e-4, 'Adam learning rate of encoder and predictor',
-                                   0.0, 1.0, live=True)
+    learning_rate: float = setting(3e-4, 'Adam learning rate of encoder and predictor (the '
+                                   'start value when lr_decay_steps > 0)', 0.0, 1.0, live=True)
+    lr_decay_steps: int = setting(0, 'Keep learning_rate for this many training steps, then '
+                                  'decay it as 1 / sqrt(steps) down to min_learning_rate (0: '
+                                  'constant)', 0, 10**9, live=True)
+    min_learning_rate: float = setting(1e-4, 'Floor of the decayed learning rate: a life that '
+                                       'never ends keeps learning', 0.0, 1.0, live=True)
     train_every: int = setting(1, 'Train on every K-th frame (the start value in automatic '
                                'mode)', 1, 1000, live=True)
     budget_s: float = 0.0
@@ -152,6 +158,7 @@ class OnlinePerception:
         if trained:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
+            self._set_learning_rate()
             self.optimizer.step()
             self.train_steps += 1
             if self.ema_encoder is not None:
@@ -283,13 +290,29 @@ class OnlinePerception:
             return
         if not assign(name, value, self.config, self.config.aux):
             raise KeyError(f'{name} is not a perception setting')
-        if name == 'learning_rate':
-            for group in self.optimizer.param_groups:
-                group['lr'] = value
+        if name in ('learning_rate', 'lr_decay_steps', 'min_learning_rate'):
+            self._set_learning_rate()
         elif name == 'train_every':
             self.train_every = value
             if self.budget is not None:
                 self.budget.train_every = value
+
+    @property
+    def current_learning_rate(self) -> float:
+        """The rate of the next training step: constant for lr_decay_steps, then an inverse
+        square root of the step count (fast early learning, then the smaller steps that keep
+        long runs from drifting; docs/perception.md, "Longer training"), floored so learning
+        never stops."""
+        cfg = self.config
+        if cfg.lr_decay_steps <= 0 or self.train_steps <= cfg.lr_decay_steps:
+            return cfg.learning_rate
+        decayed = cfg.learning_rate * math.sqrt(cfg.lr_decay_steps / self.train_steps)
+        return max(decayed, min(cfg.min_learning_rate, cfg.learning_rate))
+
+    def _set_learning_rate(self) -> None:
+        rate = self.current_learning_rate
+        for group in self.optimizer.param_groups:
+            group['lr'] = rate
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
         """Published encoder weights as plain CPU tensors (ready for safetensors)."""
