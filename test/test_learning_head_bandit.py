@@ -2,7 +2,7 @@
 import numpy as np
 
 from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES
-from ami_nodes.learning.head_bandit import HeadBandit
+from ami_nodes.learning.head_bandit import ContextualHeadBandit, HeadBandit
 
 RUN = HEAD_NAMES.index('run')
 MOVE = HEAD_NAMES.index('move')
@@ -47,3 +47,21 @@ def test_plausible_set_drops_a_worse_choice_and_keeps_equal_ones_mixed():
     assert probabilities[RUN][1] == 1.0
     late_turns = np.array(actions[-200:])[:, HEAD_NAMES.index('turn')]
     assert np.bincount(late_turns, minlength=3).min() >= 40   # every turn choice still taken
+
+
+def test_contextual_bandit_learns_a_choice_that_pays_only_in_some_views():
+    """Turning left pays where the first feature is high (facing a wall), nothing elsewhere;
+    running pays everywhere: the contextual bandit learns both, HeadBandit cannot learn the first."""
+    rng = np.random.default_rng(3)
+    bandit = ContextualHeadBandit(np.random.default_rng(4), context_dim=4)
+    turn = HEAD_NAMES.index('turn')
+    for _ in range(600):
+        features = rng.normal(size=4)
+        action = bandit.act(features)
+        wall = features[0] > 0
+        bandit.update(action, 1.0 * (action[RUN] == 1) + 1.5 * (wall and action[turn] == 1) + rng.normal())
+    choices = np.array([bandit.act(np.array([sign * 1.5, 0.0, 0.0, 0.0])) for sign in (1, -1) for _ in range(100)])
+    at_wall, in_open = choices[:100], choices[100:]
+    assert (choices[:, RUN] == 1).mean() > 0.9
+    assert (at_wall[:, turn] == 1).mean() > 0.8
+    assert (in_open[:, turn] == 1).mean() < 0.6

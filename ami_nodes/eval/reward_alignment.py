@@ -31,19 +31,21 @@ from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, VelocityLimits
 from ami_nodes.eval.harness import HELD_OUT_SEEDS, STICKY_MAX_S, STICKY_MIN_S
 from ami_nodes.eval.perception_probe import drive
 from ami_nodes.learning.actor import Hold, uniform_action
-from ami_nodes.learning.head_bandit import HeadBandit
+from ami_nodes.learning.head_bandit import ContextualHeadBandit, HeadBandit
 from ami_nodes.learning.novelty import EpisodicNovelty
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.sim import World, WorldConfig
 
 REWARDS = ('knn_end', 'view_change', 'path_change')
 PERCEPTION_TRAIN_EVERY = 4   # as the harness
+LATE_HOLDS = 100   # what a bandit does at the end: its choices over this many last holds
 #: (name, move head value or None for any, run head value or None) of the action groups reported
 GROUPS = (('forward, running', 1, 1), ('forward, walking', 1, 0), ('back', 2, None), ('no move', 0, None))
 
 
 def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 20.0,
-                 bandit_reward: str | None = None, plausible_z: float | None = None) -> dict[str, np.ndarray]:
+                 bandit_reward: str | None = None, plausible_z: float | None = None,
+                 contextual: bool = False) -> dict[str, np.ndarray]:
     """One sticky run; per finished hold: its action, each candidate's raw reward, the cells
     it visited first and the straight-line distance it moved. With `bandit_reward` (one of
     REWARDS or 'oracle', the new cells) each hold's action comes from a HeadBandit learning
@@ -54,8 +56,16 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
     perception = OnlinePerception(OnlinePerceptionConfig(train_every=PERCEPTION_TRAIN_EVERY, seed=seed))
     image_size = perception.config.image_size
     hold, limits = Hold(rng, STICKY_MIN_S, STICKY_MAX_S), VelocityLimits()   # with uniform choices: sticky
-    bandit = HeadBandit(rng, plausible_z=plausible_z) if bandit_reward else None
-    choose = bandit.act if bandit else (lambda: uniform_action(rng))
+    if contextual:
+        bandit = ContextualHeadBandit(rng, perception.config.feature_dim)
+    else:
+        bandit = HeadBandit(rng, plausible_z=plausible_z) if bandit_reward else None
+
+    def choose(features: np.ndarray) -> tuple[int, ...]:
+        if bandit is None:
+            return uniform_action(rng)
+        return bandit.act(features) if contextual else bandit.act()
+
     knn = EpisodicNovelty(perception.config.feature_dim)
     rows: dict[str, list] = {name: [] for name in (*REWARDS, 'action', 'new_cells', 'distance')}
     action, previous, start = None, None, None   # start: (features, cells, pose) when the hold began
@@ -76,7 +86,7 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
             rows['distance'].append(float(np.hypot(world.pose.x - pose.x, world.pose.y - pose.y)))
             if bandit is not None:
                 bandit.update(action, rows['new_cells' if bandit_reward == 'oracle' else bandit_reward][-1])
-        next_action, began = hold(stamp_ns, choose)
+        next_action, began = hold(stamp_ns, lambda f=features: choose(f))
         if began:
             start, path = (features, len(world.cells_visited), world.pose), 0.0
         action = next_action
@@ -85,7 +95,7 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
     out = {name: np.asarray(values, dtype=np.float64) for name, values in rows.items() if name != 'action'}
     out['action'] = np.asarray(rows['action'], dtype=np.int64)
     out['coverage'] = np.asarray(world.coverage())
-    if bandit is not None:
+    if bandit is not None and not contextual:
         out['bandit_probabilities'] = np.concatenate(bandit.probabilities())
     return out
 
@@ -160,17 +170,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--plausible-z', type=float,
                         help='the bandit acts uniformly among choices within z standard errors of the best '
                              '(default: Thompson sampling)')
+    parser.add_argument('--contextual', action='store_true',
+                        help='the bandit is a ContextualHeadBandit on the features the hold began with')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     args = parser.parse_args(argv)
+    if args.contextual and not args.bandit:
+        parser.error('--contextual needs --bandit')
     if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
         parser.error(f'world seeds >= {HELD_OUT_SEEDS} are kept for evaluations nobody tunes on (--held-out)')
     command = 'python -m ami_nodes.eval.reward_alignment ' + ' '.join(argv if argv is not None else sys.argv[1:])
     report: dict = {'command': command, 'minutes': args.minutes, 'layout': args.layout, 'bandit': args.bandit,
-                    'plausible_z': args.plausible_z, 'per_seed': {}}
+                    'plausible_z': args.plausible_z, 'contextual': args.contextual, 'per_seed': {}}
     for seed in args.seeds:
-        holds = record_holds(seed, args.minutes, args.layout, bandit_reward=args.bandit, plausible_z=args.plausible_z)
+        holds = record_holds(seed, args.minutes, args.layout, bandit_reward=args.bandit, plausible_z=args.plausible_z,
+                             contextual=args.contextual)
         report['per_seed'][str(seed)] = result = alignment(holds)
         if args.bandit:
+            late = holds['action'][-LATE_HOLDS:]
+            result['late_action_shares'] = {
+                name: (np.bincount(late[:, head], minlength=size) / len(late)).round(3).tolist()
+                for head, (name, size) in enumerate(zip(HEAD_NAMES, ACTION_DIMS))}
+        if 'bandit_probabilities' in holds:
             result['bandit_probabilities'] = {name: [round(float(p), 3) for p in probabilities] for name, probabilities
                                               in zip(HEAD_NAMES, np.split(holds['bandit_probabilities'],
                                                                           np.cumsum(ACTION_DIMS)[:-1]))}

@@ -71,3 +71,63 @@ class HeadBandit:
         for mean, count, choice in zip(self.means, self.counts, action):
             count[choice] += 1.0
             mean[choice] += (value - mean[choice]) / (count[choice] + 1.0)   # the prior counts once
+
+
+class ContextualHeadBandit:
+    """Linear Thompson sampling (Agrawal and Goyal 2013) per head and choice, on the features
+    the decision was made from: a preference that can depend on the view (turn when facing a
+    wall, run when the way is open), which HeadBandit cannot express.
+
+    Per choice, a ridge regression of the standardised reward on the standardised context plus
+    a bias, kept as its inverse Gram matrix (Sherman-Morrison updates); a choice is scored by
+    its posterior mean at the context plus `scale` posterior standard deviations times a normal
+    draw, and the best score is taken."""
+
+    def __init__(self, rng: np.random.Generator, context_dim: int, dims: Sequence[int] = ACTION_DIMS,
+                 ridge: float = 1.0, scale: float = 1.0) -> None:
+        self._rng = rng
+        self.scale = scale
+        size = context_dim + 1
+        self.inverse_gram = [np.repeat(np.eye(size)[None] / ridge, n, axis=0) for n in dims]
+        self.moment = [np.zeros((n, size)) for n in dims]
+        self.stats = RunningMeanStd()
+        self._context_count = 0
+        self._context_mean = np.zeros(context_dim)
+        self._context_m2 = np.zeros(context_dim)
+        self._last_context = np.append(np.zeros(context_dim), 1.0)
+
+    def context(self, features: np.ndarray) -> np.ndarray:
+        """`features` standardised by the running mean and std of every context seen, plus a bias."""
+        std = np.sqrt(self._context_m2 / max(self._context_count, 1)) + 1e-6
+        scaled = (np.asarray(features, np.float64) - self._context_mean) / std if self._context_count > 1 \
+            else np.zeros(len(self._context_mean))
+        return np.append(scaled, 1.0)
+
+    def act(self, features: np.ndarray) -> tuple[int, ...]:
+        """Each head's best choice at `features` under one posterior draw; the context is kept
+        for the `update` of this decision."""
+        x = self._last_context = self.context(features)
+        self._observe(np.asarray(features, np.float64))
+        out = []
+        for inverse, moment in zip(self.inverse_gram, self.moment):
+            spread = np.sqrt(np.einsum('i,cij,j->c', x, inverse, x))
+            mean = np.einsum('cij,cj,i->c', inverse, moment, x)
+            out.append(int(np.argmax(mean + self.scale * spread * self._rng.standard_normal(len(mean)))))
+        return tuple(out)
+
+    def update(self, action: Sequence[int], reward: float) -> None:
+        """Fold the last decision's reward, at its context, into the taken choice of every head."""
+        value = float(standardised(np.array([reward]), self.stats)[0])
+        context = self._last_context
+        for inverse, moment, choice in zip(self.inverse_gram, self.moment, action):
+            a = inverse[choice]
+            ax = a @ context
+            inverse[choice] = a - np.outer(ax, ax) / (1.0 + context @ ax)
+            moment[choice] += value * context
+
+    def _observe(self, features: np.ndarray) -> None:
+        """Welford's update of the context mean and spread."""
+        self._context_count += 1
+        delta = features - self._context_mean
+        self._context_mean += delta / self._context_count
+        self._context_m2 += delta * (features - self._context_mean)
