@@ -47,7 +47,7 @@ class OnlinePerceptionConfig:
     feature_dim: int = setting(64, 'Size of the published feature vector', 1, 65536)
     learning_rate: float = setting(3e-4, 'Adam learning rate of encoder and predictor (the '
                                    'start value when lr_decay_steps > 0)', 0.0, 1.0, live=True)
-    lr_decay_steps: int = setting(0, 'Keep learning_rate for this many training steps, then '
+    lr_decay_steps: int = setting(250, 'Keep learning_rate for this many training steps, then '
                                   'decay it as 1 / sqrt(steps) down to min_learning_rate (0: '
                                   'constant)', 0, 10**9, live=True)
     min_learning_rate: float = setting(1e-4, 'Floor of the decayed learning rate: a life that '
