@@ -132,7 +132,8 @@ def _mask(actions: np.ndarray, move: int, run: int | None) -> np.ndarray:
 
 
 def summary_markdown(report: dict) -> str:
-    walker = f'a HeadBandit learning from `{report["bandit"]}`' if report.get('bandit') else 'sticky random holds'
+    bandit = 'ContextualHeadBandit' if report.get('contextual') else 'HeadBandit'
+    walker = f'a {bandit} learning from `{report["bandit"]}`' if report.get('bandit') else 'sticky random holds'
     lines = ['# Does the intrinsic reward pay for exploring?', '', f'Command: `{report["command"]}`', '',
              f'Per world seed, under {walker}: the coverage reached, and the correlation of each candidate '
              'hold reward with the cells the hold visited first and with the distance it moved.', '',
