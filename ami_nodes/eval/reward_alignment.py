@@ -48,8 +48,9 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
                  contextual: bool = False) -> dict[str, np.ndarray]:
     """One sticky run; per finished hold: its action, each candidate's raw reward, the cells
     it visited first and the straight-line distance it moved. With `bandit_reward` (one of
-    REWARDS or 'oracle', the new cells) each hold's action comes from a HeadBandit learning
-    from that reward instead of uniformly at random."""
+    REWARDS or 'oracle', the new cells) each hold's action comes from a HeadBandit (with
+    `plausible_z`, its plausible-set rule; with `contextual`, a ContextualHeadBandit on the
+    features the hold began with) learning from that reward instead of uniformly at random."""
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
     world = World(WorldConfig(seed=seed, layout=layout, fps=fps))
