@@ -17,7 +17,23 @@ from pythonosc.osc_packet import OscPacket
 AVATAR_PARAMETER_PREFIX = '/avatar/parameters/'
 #: The built-in world's touch parameter, and the bridge's default reward parameter.
 TOUCH_PARAMETER = 'TargetTouched'
+#: VRChat's built-in parameters of the avatar's own motion, in Unity's frame (left-handed, Y up):
+#: VelocityZ forward and VelocityX rightward in m/s, AngularY in degrees/s, positive turning right.
+AVATAR_VELOCITY_PARAMETERS = ('VelocityZ', 'VelocityX', 'AngularY')
 _MAX_DATAGRAM = 65535
+
+
+def velocity_parameters(forward: float, left: float, yaw_rate: float) -> dict[str, float]:
+    """A body-frame velocity (REP 103: m/s forward and left, rad/s counter-clockwise) as the
+    values of AVATAR_VELOCITY_PARAMETERS."""
+    return {'VelocityZ': forward, 'VelocityX': -left, 'AngularY': -math.degrees(yaw_rate)}
+
+
+def body_velocity(values: dict[str, float]) -> tuple[float, float, float]:
+    """(forward, left, yaw_rate) in REP 103 units from the values of AVATAR_VELOCITY_PARAMETERS (a
+    missing one reads as 0, as VRChat sends a parameter only when it changes)."""
+    return (values.get('VelocityZ', 0.0), -values.get('VelocityX', 0.0),
+            -math.radians(values.get('AngularY', 0.0)))
 
 
 class RefusedPacket(ValueError):

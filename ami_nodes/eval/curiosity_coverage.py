@@ -38,7 +38,7 @@ from ami_nodes.tools.launch_config import write_config
 from ami_nodes.world.layout import LAYOUTS
 
 ACTION_MODES = {'curious': 'sample', 'uniform': 'uniform', 'sticky': 'sticky'}  # policy_node's action_mode
-CURIOUS_MODES = ('sample', 'held_sample')
+CURIOUS_MODES = ('sample', 'held_sample', 'held_bandit')
 LEARNER_SCALARS = ('prediction_error_mean', 'intrinsic_reward_mean', 'entropy', 'version')
 # Two-sided 95 % quantiles of Student's t by degrees of freedom (no scipy here).
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -101,6 +101,9 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
         sections.setdefault('learner_node', {})['intrinsic_reward'] = args.reward
     mode = args.curious_mode if policy == 'curious' else ACTION_MODES[policy]
     sections.setdefault('policy_node', {})['action_mode'] = mode
+    if mode == 'held_bandit':   # its reward needs odometry: the world's velocity, through the bridge
+        sections.setdefault('ami_world', {})['velocity_parameters'] = True
+        sections.setdefault('osc_bridge_node', {})['velocity_parameters'] = True
     sections.setdefault('ami_world', {}).update(seed=seed, layout=args.layout, noisy_tv=args.noisy_tv)
     config = write_config(workdir / 'ami.yaml', sections)
     watcher = LearnerWatcher()

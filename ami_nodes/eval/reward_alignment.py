@@ -12,7 +12,11 @@ Candidates:
 - `knn_end`: the learner's `knn` novelty of the hold's last frame (EpisodicNovelty, k = 10,
   every earlier hold end remembered);
 - `view_change`: the squared feature distance between the hold's first and last frame;
-- `path_change`: the sum of the per-frame squared feature changes along the hold.
+- `path_change`: the sum of the per-frame squared feature changes along the hold;
+- `place_novelty`: the PlaceNovelty bonus of the cells the hold entered, on a position
+  dead-reckoned from the world's body-frame velocity (what odometry or VRChat's velocity
+  parameters report), not from the features;
+- `odometry_distance`: the path length of the hold from the same velocities.
 
     python -m ami_nodes.eval.reward_alignment --seeds 0 1 2 --minutes 10 --out DIR
 """
@@ -33,10 +37,11 @@ from ami_nodes.eval.perception_probe import drive
 from ami_nodes.learning.actor import Hold, uniform_action
 from ami_nodes.learning.head_bandit import ContextualHeadBandit, HeadBandit
 from ami_nodes.learning.novelty import EpisodicNovelty
+from ami_nodes.learning.place_novelty import DeadReckoning, PlaceNovelty
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.sim import World, WorldConfig
 
-REWARDS = ('knn_end', 'view_change', 'path_change')
+REWARDS = ('knn_end', 'view_change', 'path_change', 'place_novelty', 'odometry_distance')
 PERCEPTION_TRAIN_EVERY = 4   # as the harness
 LATE_HOLDS = 100   # what a bandit does at the end: its choices over this many last holds
 #: (name, move head value or None for any, run head value or None) of the action groups reported
@@ -68,6 +73,8 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
         return bandit.act(features) if contextual else bandit.act()
 
     knn = EpisodicNovelty(perception.config.feature_dim)
+    odometry, places = DeadReckoning(), PlaceNovelty()
+    place, travelled = 0.0, 0.0   # along the hold under way
     rows: dict[str, list] = {name: [] for name in (*REWARDS, 'action', 'new_cells', 'distance')}
     action, previous, start = None, None, None   # start: (features, cells, pose) when the hold began
     path = 0.0
@@ -82,6 +89,8 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
             rows['knn_end'].append(float(knn.raw(features[None])[0]))
             rows['view_change'].append(float(np.mean((features - first_features) ** 2)))
             rows['path_change'].append(path)
+            rows['place_novelty'].append(place)
+            rows['odometry_distance'].append(travelled)
             rows['action'].append(action)
             rows['new_cells'].append(len(world.cells_visited) - cells)
             rows['distance'].append(float(np.hypot(world.pose.x - pose.x, world.pose.y - pose.y)))
@@ -89,10 +98,13 @@ def record_holds(seed: int, minutes: float, layout: str = 'rooms', fps: float = 
                 bandit.update(action, rows['new_cells' if bandit_reward == 'oracle' else bandit_reward][-1])
         next_action, began = hold(stamp_ns, lambda f=features: choose(f))
         if began:
-            start, path = (features, len(world.cells_visited), world.pose), 0.0
+            start, path, place, travelled = (features, len(world.cells_visited), world.pose), 0.0, 0.0, 0.0
         action = next_action
         drive(world, action, limits)
         world.step(1.0 / fps)
+        odometry.step(*world.velocity, 1.0 / fps)
+        place += places.observe(odometry.x, odometry.y)
+        travelled += float(np.hypot(world.velocity.forward, world.velocity.left)) / fps
     out = {name: np.asarray(values, dtype=np.float64) for name, values in rows.items() if name != 'action'}
     out['action'] = np.asarray(rows['action'], dtype=np.int64)
     out['coverage'] = np.asarray(world.coverage())

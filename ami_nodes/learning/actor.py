@@ -10,7 +10,11 @@ torch internals:
   than one that changes every tick. 'held_sample' samples from the policy and holds what it
   drew for a sticky duration (temporally extended exploration, as ez-greedy does for random
   actions): each hold is one decision, and only decisions are experience (`Decision.fresh`),
-  so the learner sees a semi-MDP whose steps are holds.
+  so the learner sees a semi-MDP whose steps are holds. 'held_bandit' holds as 'held_sample'
+  does, but each hold is chosen by a PlaceBandit (a preference per action head, paid the
+  novelty of the places the hold reached on a dead-reckoned position; `observe_velocity`
+  feeds it), not by the network: PPO does not learn from a few hundred holds
+  (docs/learning.md). Its experience carries the uniform log-prob, as 'sticky' does.
 - **Sticky time is frame time.** A hold is measured on the stamps of the frames the actor is
   given (the camera's capture time), not on a tick counter or the wall clock: the duration
   then means the same thing at 5 Hz and at 30 Hz, and a replayed stream repeats it exactly.
@@ -33,8 +37,9 @@ import torch
 
 from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.learning.place_novelty import PlaceBandit
 
-ACTION_MODES = ('sample', 'greedy', 'uniform', 'sticky', 'held_sample')
+ACTION_MODES = ('sample', 'greedy', 'uniform', 'sticky', 'held_sample', 'held_bandit')
 #: Log-prob of one joint action under the uniform distribution over all of them.
 UNIFORM_LOG_PROB = -float(np.log(np.prod(ACTION_DIMS)))
 
@@ -117,6 +122,8 @@ class Actor:
         self.set_action_mode(action_mode)
         self._sticky = StickyRandom(self._rng, sticky_min_s, sticky_max_s)
         self._held_sample = Hold(self._rng, sticky_min_s, sticky_max_s)
+        self._held_bandit = Hold(self._rng, sticky_min_s, sticky_max_s)
+        self.place_bandit = PlaceBandit(self._rng)
 
     def set_action_mode(self, mode: str) -> None:
         if mode not in ACTION_MODES:
@@ -124,9 +131,9 @@ class Actor:
         self.action_mode = mode
 
     def set_sticky_range(self, min_s: float, max_s: float) -> None:
-        """Bounds of a sticky or held_sample hold; the hold under way keeps the duration
+        """Bounds of a sticky, held_sample or held_bandit hold; the hold under way keeps the duration
         it drew."""
-        for hold in (self._sticky.hold, self._held_sample):
+        for hold in (self._sticky.hold, self._held_sample, self._held_bandit):
             hold.min_ns, hold.max_ns = hold_bounds_ns(min_s, max_s)
 
     def decide(self, features: np.ndarray, stamp_ns: int) -> Decision:
@@ -138,6 +145,9 @@ class Actor:
         if self.action_mode == 'held_sample':
             decision, fresh = self._held_sample(stamp_ns, lambda: self._from_model(features, False))
             return replace(decision, fresh=fresh)
+        if self.action_mode == 'held_bandit':
+            action, fresh = self._held_bandit(stamp_ns, self.place_bandit.choose)
+            return Decision(action, UNIFORM_LOG_PROB, 0.0, fresh)
         return self._from_model(features, self.action_mode == 'greedy')
 
     def _from_model(self, features: np.ndarray, deterministic: bool) -> Decision:

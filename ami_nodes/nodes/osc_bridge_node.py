@@ -7,6 +7,10 @@ refused: it does not count as a command, so the dead-man timeout still releases 
 valid one held.
 With `reward_parameter` set it also listens to VRChat's OSC output (avatar parameters, UDP
 9001) and publishes that parameter's value, times `reward_scale`, on `reward` per message.
+With `velocity_parameters` it publishes the avatar's own velocity (VRChat's VelocityZ,
+VelocityX and AngularY, latest values held since VRChat sends only changes) as a body-frame
+TwistStamped on `measured_velocity` at `measured_velocity_rate`: the odometry twist that
+policy_node's place-novelty explorer dead-reckons.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from std_msgs.msg import Float32
 from std_srvs.srv import SetBool
 
 from ami_nodes.action_space import Velocity
-from ami_nodes.actuation.avatar_parameters import AvatarParameterListener
+from ami_nodes.actuation.avatar_parameters import AVATAR_VELOCITY_PARAMETERS, AvatarParameterListener, body_velocity
 from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.actuation.vrchat_osc import InputState, velocity_to_inputs
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
@@ -41,6 +45,9 @@ PARAMETERS = (
     Param('reward_host', '127.0.0.1', 'Address to receive avatar parameters on'),
     Param('reward_port', 9001, 'UDP port of VRChat OSC output (avatar parameters)', 1, 65535),
     Param('reward_scale', 1.0, 'reward = scale x parameter value (bools are 1/0)', -1000.0, 1000.0),
+    Param('velocity_parameters', False, "Publish VRChat's velocity avatar parameters (VelocityZ, "
+          'VelocityX, AngularY) as measured_velocity'),
+    Param('measured_velocity_rate', 20.0, 'measured_velocity messages per second', 1.0, 1000.0),
 )
 
 
@@ -62,6 +69,7 @@ class OscBridgeNode(ManagedNode):
         self._deadman_timer = None
         self._rewards_published = 0
         self._listener: AvatarParameterListener | None = None
+        self._velocity_values: dict[str, float] = {}   # latest AVATAR_VELOCITY_PARAMETERS received
 
     def build(self) -> None:
         self._sender = OscSender(self.p.host, self.p.port)
@@ -85,13 +93,18 @@ class OscBridgeNode(ManagedNode):
                                                 guard('deadman', self._check_deadman))
         if self.p.reward_parameter:
             self._reward_pub = self.create_publisher(Float32, 'reward', qos.STREAM)
+            self.get_logger().info(f'publishing avatar parameter {self.p.reward_parameter!r} on reward')
+        if self.p.velocity_parameters:
+            self._velocity_pub = self.create_publisher(TwistStamped, 'measured_velocity', qos.STREAM)
+            self.create_timer(1.0 / self.p.measured_velocity_rate,
+                              guard('measured_velocity', self._publish_velocity))
+            self.get_logger().info(f'publishing avatar parameters {AVATAR_VELOCITY_PARAMETERS} on measured_velocity')
+        if self.p.reward_parameter or self.p.velocity_parameters:
             self._listener = AvatarParameterListener(
                 self.p.reward_host, self.p.reward_port,
                 guard('avatar_parameters', self._on_avatar_parameter),
                 lambda reason: self.errors.report('avatar_parameters', reason))
-            self.get_logger().info(
-                f'publishing avatar parameter {self.p.reward_parameter!r} from '
-                f'udp://{self.p.reward_host}:{self.p.reward_port} on reward')
+            self.get_logger().info(f'avatar parameters from udp://{self.p.reward_host}:{self.p.reward_port}')
 
     def stop(self, why: str) -> None:
         self.release_all(why)
@@ -102,9 +115,19 @@ class OscBridgeNode(ManagedNode):
         self._sender = None
 
     def _on_avatar_parameter(self, name: str, value: float) -> None:
-        if name == self.p.reward_parameter:
+        if self.p.reward_parameter and name == self.p.reward_parameter:
             self._reward_pub.publish(Float32(data=self.p.reward_scale * value))
             self._rewards_published += 1
+        elif self.p.velocity_parameters and name in AVATAR_VELOCITY_PARAMETERS:
+            self._velocity_values[name] = value   # a float: one reference store, no lock needed
+
+    def _publish_velocity(self) -> None:
+        forward, left, yaw_rate = body_velocity(dict(self._velocity_values))
+        msg = TwistStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = 'base_link'
+        msg.twist.linear.x, msg.twist.linear.y, msg.twist.angular.z = forward, left, yaw_rate
+        self._velocity_pub.publish(msg)
 
     def _on_stamped(self, msg: TwistStamped) -> None:
         self._command(msg.twist, stamp_to_ns(msg.header.stamp))

@@ -6,6 +6,7 @@ between ticks. This module only wires it to topics, parameters and services.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 from geometry_msgs.msg import Twist, TwistStamped
@@ -45,12 +46,14 @@ PARAMETERS = (
           "most likely action ('greedy'), 'uniform' at random every tick, 'sticky': a "
           "random action held for sticky_min_s..sticky_max_s of frame-stamp time (the random "
           "modes are the baselines curiosity is measured against; their experience carries "
-          "the uniform log-prob), or 'held_sample': sampled from the policy and held as "
-          "'sticky' holds, one experience step per hold", choices=ACTION_MODES, live=True),
-    Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky' or "
-          "'held_sample' action", 0.001, 3600.0, live=True),
-    Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky' or "
-          "'held_sample' action; each hold is drawn uniformly between the two",
+          "the uniform log-prob), 'held_sample': sampled from the policy and held as "
+          "'sticky' holds, one experience step per hold, or 'held_bandit': held as "
+          "'held_sample', chosen by a per-head bandit paid the novelty of the places each hold "
+          "reached (dead-reckoned from measured_velocity)", choices=ACTION_MODES, live=True),
+    Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky', "
+          "'held_sample' or 'held_bandit' action", 0.001, 3600.0, live=True),
+    Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky', "
+          "'held_sample' or 'held_bandit' action; each hold is drawn uniformly between the two",
           0.001, 3600.0, live=True),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
@@ -108,6 +111,8 @@ class PolicyNode(ManagedNode):
         self.create_subscription(UInt8MultiArray, 'policy_weights',
                                  guard('policy_weights', self._on_weights), qos.LATCHED)
         self.create_service(SetBool, '~/set_acting', guard('set_acting', self._on_set_acting))
+        self.create_subscription(TwistStamped, 'measured_velocity',
+                                 guard('measured_velocity', self._on_measured_velocity), qos.STREAM)
 
     def start(self) -> None:
         self._version_pub.publish(Int64(data=self._version))
@@ -163,6 +168,16 @@ class PolicyNode(ManagedNode):
         self._tick_ms.add((now - started) / 1e6)
         self._rate.tick()
         self._latency_pub.publish(Float32(data=latency))
+
+    def _on_measured_velocity(self, msg: TwistStamped) -> None:
+        """Odometry for the held_bandit explorer (osc_bridge_node's, or a robot base's twist)."""
+        twist = msg.twist
+        values = (twist.linear.x, twist.linear.y, twist.angular.z)
+        if not all(math.isfinite(v) for v in values):
+            self.errors.report('measured_velocity', f'refused a non-finite velocity {values}')
+            return
+        if self.configured:
+            self._actor.place_bandit.observe_velocity(*values, stamp_to_ns(msg.header.stamp))
 
     def _publish_motion(self, action: tuple[int, ...], header: Header) -> None:
         velocity = action_to_velocity(action, self._limits)
@@ -228,12 +243,15 @@ class PolicyNode(ManagedNode):
         self._actor.load_state(part.model('policy', like=self._actor.model.state_dict()))
         self._version = int(part.interaction['policy']['version'])
         self._seq = int(part.interaction['policy']['seq'])
+        if 'place_bandit' in part.interaction['policy']:   # checkpoints from before held_bandit lack it
+            self._actor.place_bandit.load_state_dict(part.interaction['policy']['place_bandit'])
 
     def _snapshot(self) -> checkpointing.Part | None:
         if not self.configured:
             return None
         return {'models': {'policy': self._actor.state()},
-                'interaction': {'policy': {'version': self._version, 'seq': self._seq}},
+                'interaction': {'policy': {'version': self._version, 'seq': self._seq,
+                                           'place_bandit': self._actor.place_bandit.state_dict()}},
                 'params': checkpointing.node_params(self)}
 
     def _on_set_acting(self, request: SetBool.Request, response: SetBool.Response):
@@ -269,6 +287,10 @@ class PolicyNode(ManagedNode):
                   'idle_frames': self._idle_frames,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
+        if self._actor is not None and self._actor.action_mode == 'held_bandit':
+            bandit = self._actor.place_bandit
+            values.update(bandit_holds=bandit.holds, places_in_window=len(bandit.places.counts),
+                          bandit_run_probability=bandit.probabilities()['run'][1])
         if not self._acting:
             return diagnostics.OK, 'paused', values
         if self._rate.rate() == 0.0:

@@ -30,10 +30,9 @@ def write_config(path: Path, overrides: dict[str, dict] | None = None,
     config['camera_node']['ros__parameters']['video_device'] = \
         f'http://127.0.0.1:{http}/stream.mjpg'
     config['osc_bridge_node']['ros__parameters']['port'] = udp
-    if config[system.WORLD_SECTION]['ros__parameters'].get('target'):
-        touches = free_port(socket.SOCK_DGRAM)
-        config[system.WORLD_SECTION]['ros__parameters']['avatar_osc_port'] = touches
-        config['osc_bridge_node']['ros__parameters']['reward_port'] = touches
+    avatar_parameters = free_port(socket.SOCK_DGRAM)   # touches and velocities, world to bridge
+    config[system.WORLD_SECTION]['ros__parameters']['avatar_osc_port'] = avatar_parameters
+    config['osc_bridge_node']['ros__parameters']['reward_port'] = avatar_parameters
     for section, params in (overrides or {}).items():
         config[section]['ros__parameters'].update(params)
     path.write_text(yaml.safe_dump(config))

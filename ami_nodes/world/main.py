@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ami_nodes.actuation.avatar_parameters import TOUCH_PARAMETER
@@ -21,7 +21,7 @@ from ami_nodes.world.osc_server import OscInputServer
 from ami_nodes.world.runner import WorldRunner
 from ami_nodes.world.sim import World, WorldConfig
 from ami_nodes.world.stream_server import StreamServer
-from ami_nodes.world.target import TouchReporter
+from ami_nodes.world.target import TouchReporter, VelocityReporter
 
 EXIT_BIND_ERROR = 2
 SUMMARY_PREFIX = 'AMI_WORLD_SUMMARY'
@@ -53,7 +53,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--target', type=parse_bool, default=defaults.target, metavar='{true,false}',
                         help='true: a target that moves when touched; each touch goes out as an '
                              'OSC avatar parameter, as VRChat does')
-    parser.add_argument('--avatar-osc-host', default='127.0.0.1', help='where touches are sent')
+    parser.add_argument('--velocity-parameters', type=parse_bool, default=False, metavar='{true,false}',
+                        help="true: send the agent's own velocity as VRChat's VelocityZ, VelocityX and "
+                             'AngularY avatar parameters (odometry for a place-novelty explorer)')
+    parser.add_argument('--avatar-osc-host', default='127.0.0.1', help='where touches and velocities are sent')
     parser.add_argument('--avatar-osc-port', type=int, default=9001,
                         help="UDP port of touches (VRChat's OSC output port)")
     parser.add_argument('--target-parameter', default=TOUCH_PARAMETER,
@@ -101,12 +104,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_file = open(args.trajectory_log, 'w', encoding='utf-8') if args.trajectory_log else None
         if log_file is not None:
             cleanup.enter_context(log_file)
-        on_state = None
+        reporters: list[Callable[[dict], None]] = []
         if args.target:
-            reporter = TouchReporter(args.avatar_osc_host, args.avatar_osc_port, args.target_parameter)
-            cleanup.callback(reporter.close)
-            on_state = lambda state: reporter.update(state['touches'])   # noqa: E731
-        runner = WorldRunner(world, lock, stream.publish, log_file, on_state)
+            touches = TouchReporter(args.avatar_osc_host, args.avatar_osc_port, args.target_parameter)
+            cleanup.callback(touches.close)
+            reporters.append(lambda state: touches.update(state['touches']))
+        if args.velocity_parameters:
+            velocities = VelocityReporter(args.avatar_osc_host, args.avatar_osc_port)
+            cleanup.callback(velocities.close)
+            reporters.append(lambda state: velocities.update(state['velocity']))
+
+        def report(state: dict) -> None:
+            for reporter in reporters:
+                reporter(state)
+
+        runner = WorldRunner(world, lock, stream.publish, log_file, report if reporters else None)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())

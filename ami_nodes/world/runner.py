@@ -92,6 +92,7 @@ class WorldRunner:
             'wall_time': time.time(),
             'frame': frame_index,
             'pose': {'x': pose.x, 'y': pose.y, 'yaw': pose.yaw, 'z': pose.z},
+            'velocity': world.velocity._asdict(),   # body frame, over the last step
             'coverage': world.coverage(),
             'cells_visited': len(visited),
             'free_cells': world.free_cell_count,

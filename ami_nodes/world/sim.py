@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,26 @@ Pose = CameraPose
 AGENT_HALF_WIDTH = 0.2    # metres; the agent's footprint is a square this far each side of centre
 _MAX_SUBSTEP = 0.02       # seconds; keeps each collision step shorter than the agent's half width
 NOISY_TV_IN_VIEW = 0.1    # the noisy TV counts as in view when it fills at least this share of columns
+
+
+class BodyVelocity(NamedTuple):
+    """Velocity in the agent's frame (REP 103): forward and left in m/s, yaw rate in rad/s
+    (positive turns left)."""
+
+    forward: float
+    left: float
+    yaw_rate: float
+
+
+def _body_velocity(dx: float, dy: float, yaw_before: float, yaw_after: float, dt: float) -> BodyVelocity:
+    """The mean body-frame velocity of a step that moved by (dx, dy) and turned from
+    `yaw_before` to `yaw_after` in `dt` seconds, taken along the mid-step heading."""
+    if dt <= 0.0:
+        return BodyVelocity(0.0, 0.0, 0.0)
+    turned = math.atan2(math.sin(yaw_after - yaw_before), math.cos(yaw_after - yaw_before))
+    heading = yaw_before + 0.5 * turned
+    cos_h, sin_h = math.cos(heading), math.sin(heading)
+    return BodyVelocity((dx * cos_h + dy * sin_h) / dt, (-dx * sin_h + dy * cos_h) / dt, turned / dt)
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class World:
         self._yaw = float(rng.uniform(-math.pi, math.pi))
         self._hop_elapsed: float | None = None
         self._time = 0.0
+        self._velocity = BodyVelocity(0.0, 0.0, 0.0)
         self._jumps = 0
         self._visited = {self.layout.start}
         self._free_count = len(self.layout.free_cells)
@@ -93,8 +115,10 @@ class World:
             self._hop_elapsed = 0.0
             self._jumps += 1
         substeps = max(1, math.ceil(dt / _MAX_SUBSTEP))
+        x, y, yaw = self._x, self._y, self._yaw
         for _ in range(substeps):
             self._substep(dt / substeps)
+        self._velocity = _body_velocity(self._x - x, self._y - y, yaw, self._yaw, dt)
 
     def _substep(self, dt: float) -> None:
         cfg = self.config
@@ -141,6 +165,12 @@ class World:
     @property
     def pose(self) -> Pose:
         return Pose(self._x, self._y, self._yaw, self._hop_height())
+
+    @property
+    def velocity(self) -> BodyVelocity:
+        """The agent's mean velocity over the last step, in its own frame and after collisions:
+        what a robot's odometry or VRChat's VelocityZ, VelocityX and AngularY report."""
+        return self._velocity
 
     @property
     def jumps(self) -> int:

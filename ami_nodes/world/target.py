@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ami_nodes.actuation.avatar_parameters import AVATAR_PARAMETER_PREFIX, TOUCH_PARAMETER
+from ami_nodes.actuation.avatar_parameters import AVATAR_PARAMETER_PREFIX, TOUCH_PARAMETER, velocity_parameters
 from ami_nodes.actuation.osc_sender import OscSender
 from ami_nodes.world.layout import Cell, Layout
 from ami_nodes.world.movers import MoverState
@@ -94,6 +94,31 @@ class TouchReporter:
         elif self._held:
             self._held = False
             self._sender.send([(self.address, False)])
+
+    def close(self) -> None:
+        self._sender.close()
+
+
+class VelocityReporter:
+    """Sends the agent's own velocity as VRChat's built-in parameters (AVATAR_VELOCITY_PARAMETERS),
+    each only when its value changed, as VRChat does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._sender = OscSender(host, port)
+        self._last: dict[str, float] = {}
+
+    @property
+    def sent(self) -> int:
+        return self._sender.sent
+
+    def update(self, velocity: dict[str, float]) -> None:
+        """Call once per world tick with the state's `velocity` (forward, left, yaw_rate)."""
+        values = velocity_parameters(velocity['forward'], velocity['left'], velocity['yaw_rate'])
+        changed = [(AVATAR_PARAMETER_PREFIX + name, value) for name, value in values.items()
+                   if self._last.get(name) != value]
+        if changed:
+            self._sender.send(changed)
+            self._last.update(values)
 
     def close(self) -> None:
         self._sender.close()
