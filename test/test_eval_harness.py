@@ -43,6 +43,16 @@ def test_a_short_run_reports_coverage_and_the_noisy_tv(policy):
     assert again['coverage'] == result['coverage']   # deterministic under the seed
 
 
+def test_the_place_bandit_learns_to_run_and_out_explores_sticky():
+    """policy_node's held_bandit, in the harness: in 3 simulated minutes on the rooms layout
+    it settles on running, and by then has covered more than sticky on each of seeds 0-2."""
+    for seed in (0, 1, 2):
+        bandit = harness.run(harness.HarnessConfig(policy='place_bandit', seed=seed, minutes=3.0))
+        sticky = harness.run(harness.HarnessConfig(policy='sticky', seed=seed, minutes=3.0))
+        assert bandit['late_action_share']['run']['run'] >= 0.9, (seed, bandit['late_action_share'])
+        assert bandit['coverage'] > sticky['coverage'], (seed, bandit['coverage'], sticky['coverage'])
+
+
 def test_held_out_seeds_are_refused_unless_asked():
     with pytest.raises(SystemExit):
         harness.parse_args(['--seeds', '3', '100'])

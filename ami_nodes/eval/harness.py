@@ -6,7 +6,9 @@ frames), the policy acts, the action becomes cmd_vel and VRChat inputs as the OS
 them, and the world steps. Experience goes through the learner's `ExperienceBuffer` into
 `CuriosityPPOLearner`, which trains as soon as it is ready and is acted with at once (policy
 lag 0). The random baselines need no features: they skip perception and learning, which do
-not change where the agent goes.
+not change where the agent goes. `place_bandit` is policy_node's `held_bandit` (PlaceBandit fed
+the world's body-frame velocity, as measured_velocity carries it live); it needs no features
+either.
 
 What differs from the live system: no JPEG round trip; a fixed perception training period
 instead of the wall-clock budget; no policy lag; time is simulated, so nothing is ever late.
@@ -33,12 +35,13 @@ from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.learning.actor import Hold, StickyRandom, uniform_action
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
+from ami_nodes.learning.place_novelty import PlaceBandit
 from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
-POLICIES = ('curious', 'uniform', 'sticky', 'forward_sticky')
+POLICIES = ('curious', 'uniform', 'sticky', 'forward_sticky', 'place_bandit')
 #: forward_sticky, a hand-written reference (harness only): sticky whose move head is forward
 #: this often, always running, never jumping; what a learnt action preference alone could reach
 FORWARD_SHARE = 0.8
@@ -90,6 +93,8 @@ def run(config: HarnessConfig) -> dict:
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
     sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
     forward_sticky = Hold(rng, STICKY_MIN_S, STICKY_MAX_S)
+    place_bandit = PlaceBandit(rng) if config.policy == 'place_bandit' else None
+    held_bandit = Hold(rng, STICKY_MIN_S, STICKY_MAX_S)
     dt = 1.0 / config.fps
     ticks = int(round(config.minutes * 60.0 * config.fps))
     report_ticks = {int(round(m * 60.0 * config.fps)): m for m in REPORT_MINUTES if m <= config.minutes}
@@ -129,11 +134,15 @@ def run(config: HarnessConfig) -> dict:
             action = sticky(round(world.time * 1e9))
         elif config.policy == 'forward_sticky':
             action = forward_sticky(round(world.time * 1e9), lambda: forward_running(rng))[0]
+        elif place_bandit is not None:
+            action = held_bandit(round(world.time * 1e9), place_bandit.choose)[0]
         else:
             action = uniform_action(rng)
         for address, value in velocity_to_inputs(action_to_velocity(action, limits), limits).items():
             world.apply_input(address, value)
         world.step(dt)
+        if place_bandit is not None:
+            place_bandit.observe_velocity(*world.velocity, round(world.time * 1e9))
         if ticks - tick <= ACTION_SHARE_MINUTES * 60.0 * config.fps:
             late_actions.append(action)
         if (tick + 1) % int(round(CURVE_PERIOD_S * config.fps)) == 0:
