@@ -6,8 +6,11 @@ import socket
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
-from ros_harness import start_node, stop
+from ros_harness import diagnostic_values, rejected, start_node, stop
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from ami_nodes.action_space import VelocityLimits
 from ami_nodes.actuation.avatar_parameters import body_velocity, velocity_parameters
@@ -15,6 +18,7 @@ from ami_nodes.eval.perception_probe import drive
 from ami_nodes.learning.actor import Actor
 from ami_nodes.learning.place_novelty import DeadReckoning, PlaceBandit, PlaceNovelty
 from ami_nodes.ros import qos
+from ami_nodes.ros.messages import features_to_msg, ns_to_stamp
 from ami_nodes.tools.launch_config import free_port
 from ami_nodes.world.sim import World, WorldConfig
 from ami_nodes.world.target import VelocityReporter
@@ -150,3 +154,42 @@ def test_world_velocity_reaches_measured_velocity(watcher, tmp_path):
     finally:
         reporter.close()
         stop(node)
+
+
+@pytest.mark.ros
+def test_policy_node_held_bandit_is_paid_from_measured_velocity(watcher, tmp_path):
+    """Features drive the holds, measured_velocity the dead reckoning: the bandit is paid
+    hold after hold and its window fills with places; a non-finite velocity is refused."""
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    features_pub = watcher.node.create_publisher(Image, 'features', qos.STREAM)
+    velocity_pub = watcher.node.create_publisher(TwistStamped, 'measured_velocity', qos.STREAM)
+    log = tmp_path / 'policy.log'
+    node = start_node('ami_nodes.nodes.policy_node', 'policy_node', {
+        'action_mode': 'held_bandit', 'sticky_min_s': 0.25, 'sticky_max_s': 0.25}, log=log)
+
+    def value(key: str) -> int:
+        return max((int(float(v[key])) for v in diagnostic_values(diagnostics, 'policy_node') if key in v),
+                   default=-1)
+    try:
+        assert watcher.spin_until(lambda: features_pub.get_subscription_count() > 0
+                                  and velocity_pub.get_subscription_count() > 0, 60.0)
+        for i in range(2000):   # a bound on a hang: it ends once the diagnostics show the payments
+            header = Header(frame_id='camera', stamp=ns_to_stamp(1_000_000_000 + i * 50_000_000))
+            velocity = TwistStamped(header=Header(frame_id='base_link', stamp=header.stamp))
+            velocity.twist.linear.x = 2.0                       # 0.1 m per tick: a new cell every 10
+            velocity_pub.publish(velocity)
+            features_pub.publish(features_to_msg(np.zeros(64, np.float32), header))
+            watcher.spin_for(0.03)
+            if value('bandit_holds') >= 5 and value('places_in_window') >= 3:
+                break
+        assert value('bandit_holds') >= 5 and value('places_in_window') >= 3, log.read_text()
+        bad = TwistStamped()
+        bad.twist.linear.x = float('nan')
+        for _ in range(40):   # best effort: send until one arrives
+            velocity_pub.publish(bad)
+            if watcher.spin_until(lambda: rejected(diagnostics, 'policy_node', 1, 'non-finite'), 0.5):
+                break
+        assert rejected(diagnostics, 'policy_node', 1, 'non-finite'), log.read_text()
+        assert node.poll() is None
+    finally:
+        assert stop(node) == 0
