@@ -74,6 +74,20 @@ def test_coverage_protocol_on_the_harness_writes_the_issues_keys(tmp_path):
     assert (tmp_path / 'coverage.png').stat().st_size > 0
     assert 'in-process harness' in (tmp_path / 'summary.md').read_text().lower()
 
+    # a report can take a policy's runs from an earlier one of the same protocol, and says so
+    earlier = tmp_path / 'results.json'
+    merged = curiosity_coverage.main(['--harness', '--policies', '--seeds', '1', '--minutes', '0.1',
+                                      '--layout', 'rooms', '--noisy-tv',
+                                      '--reuse', f'sticky={earlier}', f'curious={earlier}',
+                                      '--out', str(tmp_path / 'merged')])
+    assert list(merged['coverage']) == ['curious', 'sticky']
+    assert merged['coverage']['sticky'] == report['coverage']['sticky'][1:]
+    assert merged['reused']['curious']['command'] == report['command']
+    assert f'Runs of `sticky` taken from `{earlier}`' in (tmp_path / 'merged' / 'summary.md').read_text()
+    with pytest.raises(SystemExit):   # another protocol's runs are refused
+        curiosity_coverage.main(['--harness', '--policies', '--seeds', '0', '--minutes', '0.1', '--layout', 'rooms',
+                                 '--reuse', f'sticky={earlier}', '--out', str(tmp_path / 'refused')])
+
 
 def test_interval_and_coverage_lookup():
     from ami_nodes.eval.curiosity_coverage import coverage_at, mean_and_interval

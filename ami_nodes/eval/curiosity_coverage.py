@@ -6,7 +6,9 @@ picks a uniformly random action every tick, `sticky` holds a random action for 0
 policy node's action modes; the learner trains on what it sees in every run). Reports the
 fraction of free cells visited at 2, 5 and 10 minutes and, with a noisy TV, the fraction of
 frames with the TV in view. `--harness` runs the same protocol in the in-process harness
-(ami_nodes.eval.harness, simulated time) instead.
+(ami_nodes.eval.harness, simulated time) instead. `--reuse sticky=OLD/results.json` takes a
+policy's runs from an earlier report of the same protocol instead of running them again: the
+random baselines do not depend on how the curious policy is configured.
 
     python -m ami_nodes.eval.curiosity_coverage --seeds 0 1 2 --minutes 10 --layout rooms \\
         --out bench/results/exploration
@@ -185,6 +187,9 @@ def summary(report: dict) -> str:
              else 'Live system: world + five nodes, real time, 20 Hz.')
     lines = [f"# Exploration: {', '.join(report['coverage'])} on `{report['layout']}`", '', where, '',
              f"Command: `{report['command']}`", '',
+             *(f"Runs of `{policy}` taken from `{source['path']}`, made by `{source['command']}`."
+               for policy, source in report.get('reused', {}).items()),
+             *([''] if report.get('reused') else []),
              f"Machine: {report['machine']}. World seeds {report['seeds']}, {report['minutes']:g} minutes each.", '',
              '| ' + ' | '.join(['policy', *(f'coverage at {m:g} min' for m in REPORT_MINUTES if m <= report['minutes']),
                                 'per seed at the end', 'noisy TV in view']) + ' |',
@@ -218,6 +223,30 @@ def summary(report: dict) -> str:
     return '\n'.join(lines)
 
 
+def reuse_source(text: str) -> tuple[str, Path]:
+    """`policy=path/to/results.json` as (policy, path)."""
+    policy, sep, path = text.partition('=')
+    if not sep or policy not in ACTION_MODES or not path:
+        raise argparse.ArgumentTypeError(f'{text!r} is not POLICY=RESULTS_JSON with POLICY in {tuple(ACTION_MODES)}')
+    return policy, Path(path)
+
+
+def reused_runs(policy: str, path: Path, args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """`policy`'s runs on `args.seeds` from an earlier report, which must have used the same
+    protocol (layout, noisy TV, minutes, live or harness); and where they came from."""
+    earlier = json.loads(path.read_text())
+    protocol = (args.layout + ('+noisy_tv' if args.noisy_tv else ''), args.minutes, args.harness)
+    if (earlier['layout'], earlier['minutes'], earlier['harness']) != protocol:
+        raise SystemExit(f"{path}: layout, minutes, harness {earlier['layout']}, {earlier['minutes']}, "
+                         f"{earlier['harness']}; this report's are {', '.join(map(str, protocol))}")
+    by_seed = {run['seed']: run for run in earlier['runs'] if run['policy'] == policy}
+    if missing := [seed for seed in args.seeds if seed not in by_seed]:
+        raise SystemExit(f'{path} has no {policy} run for seeds {missing}')
+    source = {'path': str(path), 'command': earlier['command'],
+              **{key: earlier[key] for key in ('curious_mode', 'reward', 'settings') if policy == 'curious'}}
+    return [by_seed[seed] for seed in args.seeds], source
+
+
 def setting(text: str) -> tuple[str, str, object]:
     """`node.key=value` as (node, key, the value read as YAML)."""
     name, sep, value = text.partition('=')
@@ -229,7 +258,8 @@ def setting(text: str) -> tuple[str, str, object]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--policies', nargs='+', choices=tuple(ACTION_MODES), default=list(ACTION_MODES))
+    parser.add_argument('--policies', nargs='*', choices=tuple(ACTION_MODES), default=list(ACTION_MODES),
+                        help='the policies to run (none: only merge --reuse)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2], help='world seeds')
     parser.add_argument('--minutes', type=float, default=10.0, help='length of each run')
     parser.add_argument('--layout', choices=LAYOUTS, default='rooms')
@@ -243,8 +273,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--harness', action='store_true',
                         help='run in the in-process harness (simulated time) instead of the live system')
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
+    parser.add_argument('--reuse', nargs='+', type=reuse_source, default=[], metavar='POLICY=RESULTS_JSON',
+                        help="take a policy's runs from an earlier results.json of the same protocol")
     parser.add_argument('--out', type=Path, default=Path('bench/results/exploration'))
     args = parser.parse_args(argv)
+    reused = [policy for policy, _ in args.reuse]
+    if len(set(reused)) < len(reused) or set(reused) & set(args.policies):
+        parser.error('each policy is either run or reused, once')
+    if not args.policies and not reused:
+        parser.error('nothing to report: no --policies and no --reuse')
     if args.harness and (args.set or args.curious_mode != 'sample'):
         parser.error('--set and --curious-mode are for the live system; the harness has its own options')
     if not args.held_out and any(seed >= HELD_OUT_SEEDS for seed in args.seeds):
@@ -258,7 +295,14 @@ def main(argv: list[str] | None = None) -> dict:
     runs = [run_in_harness(policy, seed, args) if args.harness
             else run_live(policy, seed, args, args.out / f'{policy}_seed{seed}')
             for seed in args.seeds for policy in args.policies]
-    by_policy = {policy: [run for run in runs if run['policy'] == policy] for policy in args.policies}
+    sources = {}
+    for policy, path in args.reuse:
+        earlier, sources[policy] = reused_runs(policy, path, args)
+        runs += earlier
+    policies = [policy for policy in ACTION_MODES if policy in args.policies or policy in sources]
+    by_policy = {policy: [run for run in runs if run['policy'] == policy] for policy in policies}
+    curious = sources.get('curious', {'reward': args.reward, 'curious_mode': args.curious_mode,
+                                      'settings': [f'{node}.{key}={value}' for node, key, value in args.set]})
     report = {
         'minutes': args.minutes,
         'layout': args.layout + ('+noisy_tv' if args.noisy_tv else ''),
@@ -269,9 +313,10 @@ def main(argv: list[str] | None = None) -> dict:
                                     for m in REPORT_MINUTES if m <= args.minutes} for p, rs in by_policy.items()},
         'noisy_tv': args.noisy_tv,
         'harness': args.harness,
-        'reward': args.reward,
-        'curious_mode': args.curious_mode,
-        'settings': [f'{node}.{key}={value}' for node, key, value in args.set],
+        'reward': curious['reward'],
+        'curious_mode': curious['curious_mode'],
+        'settings': curious['settings'],
+        'reused': sources,
         'command': 'python -m ami_nodes.eval.curiosity_coverage '
                    + ' '.join(argv if argv is not None else sys.argv[1:]),
         'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
