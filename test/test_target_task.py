@@ -24,24 +24,24 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _touch(world: World) -> None:
     """Put the agent on the target and let one tick pass."""
-    x, y = world.target.position
+    x, y = world.targets[0].position
     world.place_agent(CameraPose(x, y, 0.0))
     world.step(0.05)
 
 
 def test_target_is_off_by_default_and_on_changes_nothing_else():
     plain, with_target = World(WorldConfig(seed=3)), World(WorldConfig(seed=3, target=True))
-    assert plain.target is None and plain.touches == 0
+    assert plain.targets == [] and plain.touches == 0
     assert plain.pose == with_target.pose and plain.layout.start == with_target.layout.start
     assert [m.at(1.0) for m in plain.movers] == [m.at(1.0) for m in with_target.movers]
 
 
 def test_touch_moves_the_target_and_it_is_seen_in_its_colour():
     world = World(WorldConfig(seed=0, target=True))
-    cell = world.target.cell
+    cell = world.targets[0].cell
     _touch(world)
-    assert world.touches == 1 and world.target.cell != cell
-    x, y = world.target.position
+    assert world.touches == 1 and world.targets[0].cell != cell
+    x, y = world.targets[0].position
     # look at the target from a free neighbouring cell
     for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
         if not world.layout.is_wall(math.floor(x) + dx, math.floor(y) + dy):
@@ -51,6 +51,20 @@ def test_touch_moves_the_target_and_it_is_seen_in_its_colour():
     centre = world.render(pose)[:, world.config.width // 2].astype(int)
     shaded_white = (centre.min(axis=1) > 0.8 * min(TARGET_COLOUR)) & (np.ptp(centre, axis=1) <= 2)
     assert shaded_white.sum() > 10
+
+
+def test_more_targets_make_a_denser_task_and_leave_the_first_where_it_was():
+    one, four = World(WorldConfig(seed=2, target=True)), World(WorldConfig(seed=2, target=True, targets=4))
+    assert len(four.targets) == 4 and four.targets[0].cell == one.targets[0].cell
+    assert len({t.cell for t in four.targets}) == 4 and len({t.entity_id for t in four.targets}) == 4
+    assert all(four.entity_name(t.entity_id) == TARGET_NAME for t in four.targets)
+    for _ in range(20):     # touching the first moves only it, never onto another target
+        others = [t.cell for t in four.targets[1:]]
+        _touch(four)
+        assert [t.cell for t in four.targets[1:]] == others and four.targets[0].cell not in others
+    assert four.touches == 20 and [t.touches for t in four.targets] == [20, 0, 0, 0]
+    with pytest.raises(ValueError):
+        World(WorldConfig(seed=2, target=True, targets=0))
 
 
 def test_malformed_and_non_finite_parameters_are_refused():

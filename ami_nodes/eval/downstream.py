@@ -33,12 +33,12 @@ MODES = {'online': True, 'frozen': False}
 LINE_STYLES = ('-', '--', ':', '-.')
 
 
-def run_one(mode: str, seed: int, minutes: float, workdir: Path, domain_id: int) -> dict:
+def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, domain_id: int) -> dict:
     """One run of the whole system in ROS domain `domain_id`; (seconds, touches) every
     SAMPLE_PERIOD_S from the world."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / 'ami.yaml', {
-        'ami_world': {'seed': seed}, 'perception_node': {'train_online': MODES[mode]}},
+        'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]}},
         base=system.share_dir() / 'config' / 'ami_target.yaml')
     scale = yaml.safe_load(config.read_text())['osc_bridge_node']['ros__parameters']['reward_scale']
     curve: list[tuple[float, float]] = []
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='world seeds (0-9)')
     parser.add_argument('--minutes', type=float, default=15.0)
     parser.add_argument('--window', type=float, nargs=2, default=[5.0, 15.0], metavar=('FROM', 'TO'))
+    parser.add_argument('--targets', type=int, default=1,
+                        help='targets at once in the world (more: a denser task; bench.target_touch_rate)')
     parser.add_argument('--out', type=Path, default=Path('bench/results/downstream'))
     parser.add_argument('--smoke', action='store_true', help='label the results a smoke test, not evidence')
     parser.add_argument('--side-by-side', action='store_true',
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in args.seeds:
-        jobs = [(mode, seed, args.minutes, args.out / f'{mode}_seed{seed}',
+        jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
                  args.domain + (i if args.side_by_side else 0)) for i, mode in enumerate(MODES)]
         if args.side_by_side:
             with ThreadPoolExecutor(len(jobs)) as pool:
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'smoke': args.smoke,
-        'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes,
+        'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
         'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))
                                      for r in runs if r['mode'] == mode] for mode in MODES},
         'runs': runs,

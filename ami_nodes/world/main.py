@@ -53,6 +53,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--target', type=parse_bool, default=defaults.target, metavar='{true,false}',
                         help='true: a target that moves when touched; each touch goes out as an '
                              'OSC avatar parameter, as VRChat does')
+    parser.add_argument('--targets', type=int, default=defaults.targets,
+                        help='how many targets at once with --target true (more: a denser task)')
     parser.add_argument('--velocity-parameters', type=parse_bool, default=False, metavar='{true,false}',
                         help="true: send the agent's own velocity as VRChat's VelocityZ, VelocityX and "
                              'AngularY avatar parameters (odometry for a place-novelty explorer)')
@@ -64,6 +66,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.fps <= 0:
         parser.error('--fps must be positive')
+    if args.targets < 1:
+        parser.error('--targets must be at least 1')
     return args
 
 
@@ -86,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='[ami_world] %(levelname)s %(message)s')
     config = WorldConfig(seed=args.seed, layout=args.layout, noisy_tv=args.noisy_tv,
-                         width=args.width, height=args.height, fps=args.fps, target=args.target)
+                         width=args.width, height=args.height, fps=args.fps, target=args.target,
+                         targets=args.targets)
     world = World(config)
     lock = threading.Lock()
     try:
@@ -129,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f'OSC on udp://{osc.address[0]}:{osc.address[1]}, seed {args.seed}, layout {args.layout}'
               f'{" with a noisy TV" if args.noisy_tv else ""}, '
               f'{args.width}x{args.height} at {args.fps:g} fps'
-              + (f', target on (touches to udp://{args.avatar_osc_host}:{args.avatar_osc_port})'
+              + (f', {args.targets} target(s) on (touches to udp://{args.avatar_osc_host}:{args.avatar_osc_port})'
                  if args.target else ''),
               flush=True)
         runner.run(stop, args.duration)

@@ -62,6 +62,7 @@ class WorldConfig:
     jump_height: float = 0.3
     jump_duration: float = 0.5
     target: bool = False      # the extrinsic task (ami_nodes/world/target.py); off by default
+    targets: int = 1          # how many targets at once when the task is on (more: a denser task)
 
 
 class World:
@@ -85,11 +86,14 @@ class World:
         self._jumps = 0
         self._visited = {self.layout.start}
         self._free_count = len(self.layout.free_cells)
-        self.target: Target | None = None
-        if config.target:
-            self.target = Target.place(self.layout, config.seed, entity_id=max(
-                [m.entity_id for m in self.movers], default=max(WALL_COLOURS)) + 1,
-                avoid=self.layout.start)
+        if config.target and config.targets < 1:
+            raise ValueError(f'targets must be at least 1 when the task is on, got {config.targets}')
+        self.targets: list[Target] = []
+        first_id = max([m.entity_id for m in self.movers], default=max(WALL_COLOURS)) + 1
+        for index in range(config.targets if config.target else 0):
+            self.targets.append(Target.place(self.layout, config.seed, entity_id=first_id + index,
+                                             avoid=self.layout.start, index=index,
+                                             taken=[t.cell for t in self.targets]))
 
     # ---- inputs -------------------------------------------------------------------------
     def apply_input(self, address: str, value: OscValue) -> None:
@@ -134,8 +138,10 @@ class World:
         self._x = self._slide(self._x, speed * dt * (forward * cos_yaw + right * sin_yaw), self._y, axis=0)
         self._y = self._slide(self._y, speed * dt * (forward * sin_yaw - right * cos_yaw), self._x, axis=1)
         self._visited.add((math.floor(self._x), math.floor(self._y)))
-        if self.target is not None and self.target.reached_by(self._x, self._y, AGENT_HALF_WIDTH):
-            self.target.touch((math.floor(self._x), math.floor(self._y)))
+        for target in self.targets:
+            if target.reached_by(self._x, self._y, AGENT_HALF_WIDTH):
+                target.touch((math.floor(self._x), math.floor(self._y)),
+                             taken=[other.cell for other in self.targets if other is not target])
         if self._hop_elapsed is not None:
             self._hop_elapsed += dt
             if self._hop_elapsed >= cfg.jump_duration:
@@ -187,8 +193,8 @@ class World:
 
     @property
     def touches(self) -> int:
-        """How many times the agent has touched the target (0 when the task is off)."""
-        return 0 if self.target is None else self.target.touches
+        """How many times the agent has touched a target (0 when the task is off)."""
+        return sum(target.touches for target in self.targets)
 
     def coverage(self) -> float:
         """Fraction of free cells the agent has entered."""
@@ -203,7 +209,7 @@ class World:
     def mover_states(self, time: float | None = None) -> list[MoverState]:
         t = self._time if time is None else time
         states = [mover.at(t) for mover in self.movers]
-        return states if self.target is None else [*states, self.target.state()]
+        return [*states, *(target.state() for target in self.targets)]
 
     def render(self, pose: Pose | None = None, time: float | None = None) -> np.ndarray:
         """RGB view (height, width, 3) uint8 from `pose` (default: the agent's) at `time` (default: now)."""
@@ -224,7 +230,7 @@ class World:
         """'wall:<colour>' or 'mover:<name>' for an id from `in_view`."""
         if entity_id in WALL_COLOURS:
             return f'wall:{WALL_COLOURS[entity_id][0]}'
-        if self.target is not None and entity_id == self.target.entity_id:
+        if any(entity_id == target.entity_id for target in self.targets):
             return TARGET_NAME
         if entity_id == NOISY_TV_ID:
             return 'wall:noisy_tv'

@@ -8,6 +8,7 @@ that ended, because the target moved away), so a reward node works unchanged on 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ TARGET_HEIGHT = 0.7               # metres
 REAPPEAR_WITHIN = 3
 #: Seed offset of the target's own random stream, so turning it on changes nothing else.
 _SEED_OFFSET = 7919
+#: Apart from the first, each target of a world has its own stream this far along.
+_INDEX_STRIDE = 1_000_003
 
 
 @dataclass
@@ -39,9 +42,11 @@ class Target:
     touches: int = 0
 
     @classmethod
-    def place(cls, layout: Layout, seed: int, entity_id: int, avoid: Cell) -> Target:
-        target = cls(entity_id, layout, np.random.default_rng(seed + _SEED_OFFSET))
-        target._move(avoid)
+    def place(cls, layout: Layout, seed: int, entity_id: int, avoid: Cell, index: int = 0,
+              taken: Collection[Cell] = ()) -> Target:
+        """The `index`-th target of a world (its own random stream), off the `taken` cells."""
+        target = cls(entity_id, layout, np.random.default_rng(seed + _SEED_OFFSET + _INDEX_STRIDE * index))
+        target._move(avoid, taken)
         return target
 
     @property
@@ -53,19 +58,20 @@ class Target:
         tx, ty = self.position
         return math.hypot(x - tx, y - ty) < TARGET_RADIUS + agent_half_width
 
-    def touch(self, agent_cell: Cell) -> None:
-        """Count a touch and move elsewhere (never onto the agent's cell)."""
+    def touch(self, agent_cell: Cell, taken: Collection[Cell] = ()) -> None:
+        """Count a touch and move elsewhere (never onto the agent's cell nor a `taken` one)."""
         self.touches += 1
-        self._move(agent_cell)
+        self._move(agent_cell, taken)
 
     def state(self) -> MoverState:
         """Drawn and hit-tested like a mover, standing still on the floor."""
         x, y = self.position
         return MoverState(self.entity_id, x, y, 0.0, TARGET_HEIGHT, TARGET_RADIUS, TARGET_COLOUR)
 
-    def _move(self, avoid: Cell) -> None:
-        """To a free cell near `avoid` (the agent's), never `avoid` itself nor where it was."""
-        free = [cell for cell in self.layout.free_cells if cell not in (avoid, self.cell)]
+    def _move(self, avoid: Cell, taken: Collection[Cell] = ()) -> None:
+        """To a free cell near `avoid` (the agent's), never `avoid` itself, where it was, nor a
+        `taken` cell (another target's)."""
+        free = [cell for cell in self.layout.free_cells if cell not in (avoid, self.cell) and cell not in taken]
         near = [cell for cell in free
                 if max(abs(cell[0] - avoid[0]), abs(cell[1] - avoid[1])) <= REAPPEAR_WITHIN]
         choices = near or free
