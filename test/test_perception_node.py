@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import rejected, start_node, stop
+from ros_harness import diagnostic_values, rejected, start_node, stop
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 
@@ -59,3 +59,27 @@ def test_features_keep_the_stamp_and_bad_images_are_refused(watcher, tmp_path):
         assert stop(node) == 0
     text = log.read_text()
     assert "refused image_raw: image has encoding 'yuv422', expected one of" in text
+
+
+def test_a_frozen_encoder_never_trains_and_says_k_is_off(watcher, tmp_path):
+    features = watcher.subscribe(Image, 'features')
+    every = watcher.subscribe(Float32, '/perception_node/train_every', qos.MONITOR)
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    pub = watcher.node.create_publisher(Image, 'image_raw', qos.STREAM)
+    log = tmp_path / 'perception.log'
+    node = start_node('ami_nodes.nodes.perception_node', 'perception_node', {'train_online': False}, log=log)
+    rng = np.random.default_rng(1)
+    try:
+        assert watcher.spin_until(lambda: pub.get_subscription_count() > 0, 60.0)
+        frames = 0
+        while len(features) < 10 or not diagnostic_values(diagnostics, 'perception_node'):
+            header = Header(frame_id='camera', stamp=ns_to_stamp(2_000_000_000 + frames * 50_000_000))
+            pub.publish(rgb_to_image(rng.integers(0, 255, (84, 84, 3), dtype=np.uint8), header))
+            frames += 1
+            watcher.spin_for(0.1)
+            assert frames < 1000, log.read_text()
+        report = diagnostic_values(diagnostics, 'perception_node')[-1]
+        assert report['train_every'] == 'off' and report['train_steps'] == '0'
+        assert not every, 'the never-train sentinel is not a value to plot'
+    finally:
+        assert stop(node) == 0

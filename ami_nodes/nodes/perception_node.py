@@ -150,7 +150,8 @@ class PerceptionNode(ManagedNode):
         self._rate.tick()
         self._losses = step.losses
         self._publish_scalar('step_time_ms', step.step_time_s * 1000)
-        self._publish_scalar('train_every', step.train_every)
+        if self.p.train_online:   # frozen, K is a 'never' sentinel that no plot should draw
+            self._publish_scalar('train_every', step.train_every)
         if 'total' in step.losses:
             self._publish_scalar('aux_loss', step.losses['total'])
             for term in LOSS_TERMS:
@@ -184,14 +185,18 @@ class PerceptionNode(ManagedNode):
     def report(self) -> diagnostics.Report:
         stats = self.core.feature_stats()
         values = {'rate_hz': self._rate.rate(), 'frames': self.core.frames,
-                  'train_steps': self.core.train_steps, 'train_every': self.core.train_every,
+                  'train_steps': self.core.train_steps, 'train_every': self._train_every_shown(),
                   'aux_loss': self._losses.get('total', float('nan')),
                   'step_ms_p50': self._step_ms.p50, 'step_ms_p99': self._step_ms.p99,
                   'effective_rank': stats['effective_rank'],
                   'frames_without_action': self._without_action}
         if self._rate.rate() == 0.0:
             return diagnostics.WARN, f'no frames arriving {self.errors.last}'.strip(), values
-        return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self.core.train_every}', values
+        return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self._train_every_shown()}', values
+
+    def _train_every_shown(self) -> int | str:
+        """K as people read it: 'off' for a frozen encoder rather than its 'never' sentinel."""
+        return self.core.train_every if self.p.train_online else 'off'
 
 
     def _snapshot(self) -> checkpointing.Part | None:
