@@ -5,13 +5,21 @@ import torch
 
 from ami_nodes.perception.encoder import Encoder
 from ami_nodes.perception.frame_set import FrameSet
-from ami_nodes.perception.objectives import OBJECTIVES, RECONSTRUCTION, RECONSTRUCTION_SIZE, BatchObjective, augment
+from ami_nodes.perception.objectives import (
+    INVERSE_DYNAMICS,
+    OBJECTIVES,
+    RECONSTRUCTION,
+    RECONSTRUCTION_SIZE,
+    BatchObjective,
+    augment,
+)
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 
 torch.set_num_threads(1)
 BATCH_OBJECTIVES = [name for name in OBJECTIVES if name != 'aux']
-#: The objectives that compare two views' embeddings (reconstruction compares with pixels).
-VIEW_OBJECTIVES = [name for name in BATCH_OBJECTIVES if name != RECONSTRUCTION]
+#: The objectives that compare two views' embeddings (reconstruction compares with pixels,
+#: inverse dynamics with the actions).
+VIEW_OBJECTIVES = [name for name in BATCH_OBJECTIVES if name not in (RECONSTRUCTION, INVERSE_DYNAMICS)]
 
 
 def test_augment_shifts_and_jitters_within_range_and_is_seeded():
@@ -55,6 +63,33 @@ def test_reconstruction_uses_the_features_to_beat_the_mean_image():
     assert loss.item() < 0.5 * mean_image_error.item()
     with pytest.raises(ValueError):
         objective(features, features)
+
+
+def test_inverse_dynamics_learns_which_way_the_view_turned():
+    """frame_t is frame_{t-1} shifted 4 px one way or the other, as a turn shifts the view; the
+    turn head's choice must become predictable from the two frames' features, the same shift
+    must apply to both views, and a transition of unknown action must teach nothing."""
+    torch.manual_seed(0)
+    previous = torch.rand(16, 3, 84, 84)
+    direction = torch.arange(16) % 2
+    images = torch.stack([torch.roll(image, 4 if d else -4, dims=-1) for image, d in zip(previous, direction)])
+    actions = torch.zeros(16, 5, dtype=torch.long)
+    actions[:, 2] = 1 + direction
+    encoder, objective = Encoder(84, 16), BatchObjective(INVERSE_DYNAMICS, feature_dim=16)
+    first, second = objective.views(previous, torch.roll(previous, 4, dims=-1))
+    assert torch.allclose(torch.roll(second, 4, dims=-1)[..., 12:-12], first[..., 12:-12])
+    optimiser = torch.optim.Adam([*encoder.parameters(), *objective.parameters()], lr=1e-3)
+    for _ in range(100):
+        loss, terms, _ = objective(encoder(images), encoder(previous), actions=actions)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert terms['inverse_dynamics'] < 0.2   # chance for one head of three choices: ln 3 = 1.1
+    unknown = actions.clone()
+    unknown[:8] = -1
+    assert (objective(encoder(images), encoder(previous), actions=unknown)[2][:8] == 0).all()
+    with pytest.raises(ValueError):
+        objective(encoder(images), encoder(previous))
 
 
 @pytest.mark.parametrize('name', BATCH_OBJECTIVES)

@@ -13,6 +13,10 @@ set, each (frame_{t-1}, frame_t), every image randomly shifted and brightness-ji
 - `reconstruction`: a denoising autoencoder (seed 000's image -> embedding -> image): the
   features of an augmented frame_t must give back the clean frame_t, area-averaged to
   RECONSTRUCTION_SIZE, through a small MLP decoder. Nothing can collapse: every pixel counts.
+- `inverse_dynamics`: which action led from frame_{t-1} to frame_t, told from the two frames'
+  features through a small MLP (one softmax per action head); what moves when the agent acts
+  (walls, where it stands) is what it must keep. VICReg's variance and covariance terms on
+  frame_t's features keep the rest spread. Transitions with an unknown action add only those.
 
 Each returns the loss, its detached terms, and a per-row error that becomes the row's
 priority in the frame set.
@@ -25,11 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.perception.aux_losses import covariance_loss, variance_loss
 
 AUX = 'aux'
 RECONSTRUCTION = 'reconstruction'
-OBJECTIVES = (AUX, 'vicreg', 'time_vicreg', 'time_contrastive', RECONSTRUCTION)
+INVERSE_DYNAMICS = 'inverse_dynamics'
+OBJECTIVES = (AUX, 'vicreg', 'time_vicreg', 'time_contrastive', RECONSTRUCTION, INVERSE_DYNAMICS)
 #: The reconstruction target's side: 84 / 4, the probe's raw-pixel baseline size.
 RECONSTRUCTION_SIZE = 21
 
@@ -44,6 +50,8 @@ class ObjectiveConfig:
     temperature: float = 0.1
     expander_hidden: int = 256
     expander_dim: int = 256
+    spread_variance: float = 1.0      # inverse_dynamics: aux's anti-collapse weights on the features
+    spread_covariance: float = 0.04
     shift_pixels: int = 6
     brightness: float = 0.2
 
@@ -51,7 +59,7 @@ class ObjectiveConfig:
 def augment(images: torch.Tensor, generator: torch.Generator, shift: int, brightness: float
             ) -> torch.Tensor:
     """Per image: a random translation of up to `shift` pixels (edges replicated) and a
-    brightness factor in [1 - brightness, 1 + brightness]. images (B, 3, H, W) in [0, 1]."""
+    brightness factor in [1 - brightness, 1 + brightness]. images (B, C, H, W) in [0, 1]."""
     batch, _, height, width = images.shape
     padded = F.pad(images, (shift,) * 4, mode='replicate') if shift else images
     offsets = torch.randint(0, 2 * shift + 1, (batch, 2), generator=generator)
@@ -71,25 +79,44 @@ class BatchObjective(nn.Module):
         self.name = name
         self.config = config or ObjectiveConfig()
         cfg = self.config
-        out = 3 * RECONSTRUCTION_SIZE ** 2 if name == RECONSTRUCTION else cfg.expander_dim
-        self.expander = nn.Sequential(  # the decoder, for reconstruction
-            nn.Linear(feature_dim, cfg.expander_hidden), nn.ReLU(),
+        out = {RECONSTRUCTION: 3 * RECONSTRUCTION_SIZE ** 2, INVERSE_DYNAMICS: sum(ACTION_DIMS)}.get(
+            name, cfg.expander_dim)
+        inputs = 2 * feature_dim if name == INVERSE_DYNAMICS else feature_dim
+        self.expander = nn.Sequential(  # the decoder, for reconstruction; the action classifier
+            nn.Linear(inputs, cfg.expander_hidden), nn.ReLU(),
             nn.Linear(cfg.expander_hidden, out))
         self.generator = torch.Generator().manual_seed(seed)
 
     def views(self, prev_images: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two augmented inputs whose embeddings should agree, row by row."""
         cfg = self.config
+        if self.name == INVERSE_DYNAMICS:   # one shift for both frames: a turn is a shift too
+            pair = augment(torch.cat([images, prev_images], dim=1), self.generator, cfg.shift_pixels, cfg.brightness)
+            return pair[:, :3], pair[:, 3:]
         second = images if self.name in ('vicreg', RECONSTRUCTION) else prev_images
         return (augment(images, self.generator, cfg.shift_pixels, cfg.brightness),
                 augment(second, self.generator, cfg.shift_pixels, cfg.brightness))
 
     def forward(self, first: torch.Tensor, second: torch.Tensor,
-                images: torch.Tensor | None = None
+                images: torch.Tensor | None = None, actions: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Loss over encoder features of the two views (B, D) each; terms; per-row error (B,).
-        `images` (B, 3, H, W), the clean frame_t, are what reconstruction gives back."""
+        `images` (B, 3, H, W), the clean frame_t, are what reconstruction gives back; `actions`
+        (B, heads), the choice per head taken between the frames (-1: unknown), what
+        inverse_dynamics tells."""
         cfg = self.config
+        if self.name == INVERSE_DYNAMICS:
+            if actions is None:
+                raise ValueError('inverse_dynamics needs the actions')
+            logits = self.expander(torch.cat([first, second], dim=-1)).split(ACTION_DIMS, dim=-1)
+            known = (actions >= 0).all(dim=-1)
+            per_row = sum(F.cross_entropy(head, actions[:, i].clamp(min=0), reduction='none')
+                          for i, head in enumerate(logits)) * known
+            terms = {'inverse_dynamics': per_row.sum() / known.sum().clamp(min=1),
+                     'variance': variance_loss(first), 'covariance': covariance_loss(first)}
+            loss = (terms['inverse_dynamics'] + cfg.spread_variance * terms['variance']
+                    + cfg.spread_covariance * terms['covariance'])
+            return loss, {k: v.detach() for k, v in terms.items()}, per_row.detach()
         if self.name == RECONSTRUCTION:
             if images is None:
                 raise ValueError('reconstruction needs the clean images')

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from ami_nodes.action_space import action_magnitude, one_hot
+from ami_nodes.action_space import ACTION_DIMS, action_magnitude, one_hot
 from ami_nodes.perception.aux_losses import ACTION_ONE_HOT_DIM, AuxLoss, AuxLossConfig
 from ami_nodes.perception.budget import BudgetController
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
@@ -223,7 +223,10 @@ class OnlinePerception:
         first, second = self.objective.views(prev_images, images)
         features = self.encoder(torch.cat([first, second]))
         first_features, second_features = features.chunk(2)
-        total, terms, errors = self.objective(first_features, second_features, images)
+        actions = torch.from_numpy(np.concatenate([
+            np.asarray(prev_action if prev_action is not None else [UNKNOWN_ACTION] * len(ACTION_DIMS))[None],
+            self.frame_set.actions[indices]])).to(self.device)
+        total, terms, errors = self.objective(first_features, second_features, images, actions)
         errors, embeddings = errors.cpu().numpy(), first_features.detach().cpu().numpy()
         self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
         self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
