@@ -132,3 +132,21 @@ def test_reward_alignment_records_every_hold_with_its_ground_truth():
     report = reward_alignment.alignment(holds)
     assert sum(group['holds'] for group in report['groups'].values()) <= count
     assert all(-1.0 <= reward['corr_new_cells'] <= 1.0 for reward in report['rewards'].values())
+
+
+@pytest.mark.parametrize('train_perception', [True, False])
+def test_the_target_task_pays_the_learner_each_touch(train_perception):
+    """Issue 10's downstream task in the harness: each target touched is one unit of extrinsic
+    reward in the learner's experience; a frozen encoder never trains."""
+    config = harness.HarnessConfig(policy='curious', seed=0, minutes=1.0, layout='classic', targets=8,
+                                   train_perception=train_perception, rollout_length=32,
+                                   learner=LearnerConfig(min_new_samples=32, intrinsic_weight=0.0,
+                                                         extrinsic_weight=1.0))
+    result = harness.run(config)
+    assert result['touches'] > 0
+    # paid at the decision after each touch: all but a touch in the very last tick
+    assert result['touches'] - 1 <= result['extrinsic_reward_paid'] <= result['touches']
+    assert [touches for _, touches in result['touch_curve']] == sorted(t for _, t in result['touch_curve'])
+    assert (result['perception_train_steps'] > 0) == train_perception
+    with pytest.raises(ValueError, match='choose one'):
+        harness.run(harness.HarnessConfig(policy='curious', targets=8, oracle_reward=True, minutes=0.01))

@@ -33,12 +33,14 @@ MODES = {'online': True, 'frozen': False}
 LINE_STYLES = ('-', '--', ':', '-.')
 
 
-def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, domain_id: int) -> dict:
+def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, domain_id: int,
+            learner: dict | None = None) -> dict:
     """One run of the whole system in ROS domain `domain_id`; (seconds, touches) every
-    SAMPLE_PERIOD_S from the world."""
+    SAMPLE_PERIOD_S from the world. `learner`: learner_node parameters over the task config's."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / 'ami.yaml', {
-        'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]}},
+        'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]},
+        'learner_node': learner or {}},
         base=system.share_dir() / 'config' / 'ami_target.yaml')
     scale = yaml.safe_load(config.read_text())['osc_bridge_node']['ros__parameters']['reward_scale']
     curve: list[tuple[float, float]] = []
@@ -91,7 +93,9 @@ def summary_markdown(report: dict) -> str:
                                                                   else ''), '',
              f"Command: `{report['command']}`", '',
              f"World seeds {report['seeds']}, {report['minutes']:g} min each; reward per minute "
-             f'over minutes {lo:g}-{hi:g} (touches x reward_scale).', '',
+             f'over minutes {lo:g}-{hi:g} (touches x reward_scale).'
+             + (f" learner_node over config/ami_target.yaml: {report['learner_overrides']}."
+                if report.get('learner_overrides') else ''), '',
              '| encoder | mean | 95 % interval | per seed |', '|---|---|---|---|']
     for mode, values in report['reward_per_minute'].items():
         mean, half = mean_and_interval(values)
@@ -107,6 +111,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--window', type=float, nargs=2, default=[5.0, 15.0], metavar=('FROM', 'TO'))
     parser.add_argument('--targets', type=int, default=1,
                         help='targets at once in the world (more: a denser task; bench.target_touch_rate)')
+    parser.add_argument('--intrinsic-weight', type=float,
+                        help="learner_node's curiosity weight (default: the task config's); 0 trains "
+                             'the learner on the task reward alone')
     parser.add_argument('--out', type=Path, default=Path('bench/results/downstream'))
     parser.add_argument('--smoke', action='store_true', help='label the results a smoke test, not evidence')
     parser.add_argument('--side-by-side', action='store_true',
@@ -119,9 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error('--window must lie within [0, --minutes]')
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
+    learner = {} if args.intrinsic_weight is None else {'intrinsic_weight': args.intrinsic_weight}
     for seed in args.seeds:
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
-                 args.domain + (i if args.side_by_side else 0)) for i, mode in enumerate(MODES)]
+                 args.domain + (i if args.side_by_side else 0), learner) for i, mode in enumerate(MODES)]
         if args.side_by_side:
             with ThreadPoolExecutor(len(jobs)) as pool:
                 runs += list(pool.map(lambda job: run_one(*job), jobs))
@@ -131,6 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'smoke': args.smoke,
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
+        'learner_overrides': learner,
         'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))
                                      for r in runs if r['mode'] == mode] for mode in MODES},
         'runs': runs,

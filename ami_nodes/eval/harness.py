@@ -47,7 +47,8 @@ POLICIES = ('curious', 'uniform', 'sticky', 'forward_sticky', 'place_bandit')
 FORWARD_SHARE = 0.8
 # policy_node's sticky_min_s and sticky_max_s defaults (learning/actor.py holds the semantics)
 STICKY_MIN_S, STICKY_MAX_S = 0.25, 2.0
-REPORT_MINUTES = (2.0, 5.0, 10.0)
+REPORT_MINUTES = (2.0, 5.0, 10.0, 15.0)
+NEVER_TRAIN = 2 ** 62          # a perception training period no run reaches: the encoder stays at init
 HELD_OUT_SEEDS = 100           # world seeds from here on are for evaluations nobody tunes on
 CURVE_PERIOD_S = 5.0
 ACTION_SHARE_MINUTES = 2.0
@@ -72,6 +73,10 @@ class HarnessConfig:
     # curious: the extrinsic reward of a step is the free cells it visited first, from the world's
     # ground truth; an upper bound on what the learner can do with a reward that pays for coverage
     oracle_reward: bool = False
+    # the extrinsic task (issue 10's downstream test): this many targets at once, 0 = off; with
+    # it on, the curious learner's extrinsic reward of a step is the targets it touched
+    targets: int = 0
+    train_perception: bool = True   # False: the encoder stays at its random init (downstream's `frozen`)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
 
@@ -82,13 +87,17 @@ def run(config: HarnessConfig) -> dict:
     torch.set_num_threads(1)   # one core, as each live node gets
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    world = World(WorldConfig(seed=config.seed, layout=config.layout, noisy_tv=config.noisy_tv, fps=config.fps))
+    if config.oracle_reward and config.targets:
+        raise ValueError('oracle_reward and targets both set the extrinsic reward: choose one')
+    world = World(WorldConfig(seed=config.seed, layout=config.layout, noisy_tv=config.noisy_tv, fps=config.fps,
+                              target=config.targets > 0, targets=max(config.targets, 1)))
     limits = VelocityLimits()
     curious = config.policy == 'curious'
     perception = learner = buffer = None
     if curious:
         perception = OnlinePerception(OnlinePerceptionConfig(
-            image_size=config.image_size, train_every=config.perception_train_every, seed=config.seed))
+            image_size=config.image_size, seed=config.seed,
+            train_every=config.perception_train_every if config.train_perception else NEVER_TRAIN))
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
     sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
@@ -98,13 +107,15 @@ def run(config: HarnessConfig) -> dict:
     dt = 1.0 / config.fps
     ticks = int(round(config.minutes * 60.0 * config.fps))
     report_ticks = {int(round(m * 60.0 * config.fps)): m for m in REPORT_MINUTES if m <= config.minutes}
-    curve, coverage_at, learner_stats = [], {}, []
+    curve, touch_curve, coverage_at, learner_stats = [], [], {}, []
     noisy_frames = 0
     late_actions = []   # what the policy does in the last ACTION_SHARE_MINUTES, to see what it learnt
     action: tuple[int, ...] | None = None
     hold = Hold(rng, *config.hold_s) if config.hold_s else None
     decisions = 0
-    cells_at_decision = 0
+    cells_at_decision = touches_at_decision = 0
+    extrinsic_paid = 0.0
+    touches_at: dict[str, int] = {}
     started = time.perf_counter()
     for tick in range(ticks):
         noisy_frames += world.noisy_tv_in_view()
@@ -121,10 +132,14 @@ def run(config: HarnessConfig) -> dict:
                 decisions += 1
                 found = len(world.cells_visited) - cells_at_decision   # during the previous step
                 cells_at_decision += found
+                touched = world.touches - touches_at_decision
+                touches_at_decision += touched
+                extrinsic = float(found) if config.oracle_reward else float(touched)
+                extrinsic_paid += extrinsic
                 buffer.add(Transition(seq=decisions, stamp_ns=stamp_ns,
                                       features=features, action=np.asarray(action), log_prob=result.log_prob,
                                       value=result.value, policy_version=learner.version,
-                                      extrinsic_reward=float(found) if config.oracle_reward else 0.0))
+                                      extrinsic_reward=extrinsic))
             while (rollout := buffer.pop()) is not None:
                 learner.add(rollout)
                 stats = learner.step()
@@ -147,12 +162,17 @@ def run(config: HarnessConfig) -> dict:
             late_actions.append(action)
         if (tick + 1) % int(round(CURVE_PERIOD_S * config.fps)) == 0:
             curve.append((round(world.time, 3), world.coverage()))
+            touch_curve.append((round(world.time, 3), world.touches))
         if tick + 1 in report_ticks:
             coverage_at[str(report_ticks[tick + 1])] = world.coverage()
+            touches_at[str(report_ticks[tick + 1])] = world.touches
     return {
         'policy': config.policy, 'seed': config.seed, 'layout': config.layout, 'noisy_tv': config.noisy_tv,
         'minutes': config.minutes, 'free_cells': world.free_cell_count, 'coverage': world.coverage(),
         'coverage_at_minutes': coverage_at, 'curve': curve,
+        'targets': config.targets, 'touches': world.touches, 'touches_at_minutes': touches_at,
+        'touch_curve': touch_curve, 'extrinsic_reward_paid': extrinsic_paid,
+        'perception_train_steps': perception.train_steps if perception is not None else 0,
         'noisy_tv_view_fraction': noisy_frames / max(ticks, 1),
         'updates': learner.version if learner is not None else 0,
         'last_entropy': learner_stats[-1]['entropy'] if learner_stats else None,
@@ -175,9 +195,10 @@ def action_share(actions: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def _learner_config(args: argparse.Namespace) -> LearnerConfig:
-    oracle = {'intrinsic_weight': 0.0, 'extrinsic_weight': 1.0} if args.oracle_reward else {}
+    weights = ({'intrinsic_weight': 0.0, 'extrinsic_weight': 1.0} if args.oracle_reward else
+               {'intrinsic_weight': args.intrinsic_weight, 'extrinsic_weight': args.extrinsic_weight})
     return LearnerConfig(
-        **oracle, intrinsic_reward=args.reward, novelty_window=args.novelty_window,
+        **weights, intrinsic_reward=args.reward, novelty_window=args.novelty_window,
         min_new_samples=args.min_new_samples,
         ppo=PPOConfig(entropy_coef=args.entropy_coef, learning_rate=args.learning_rate, epochs=args.epochs,
                       gamma=args.gamma))
@@ -205,6 +226,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--oracle-reward', action='store_true',
                         help='curious: reward only the free cells each step visits first (ground truth; '
                              'what the learner does with a reward aligned with coverage)')
+    parser.add_argument('--targets', type=int, default=0,
+                        help='the extrinsic task: this many targets at once (0: off); curious is paid '
+                             'extrinsic_weight per touch')
+    parser.add_argument('--frozen-encoder', action='store_true',
+                        help='curious: the encoder never trains (stays at its random init)')
+    parser.add_argument('--intrinsic-weight', type=float, default=LearnerConfig.intrinsic_weight)
+    parser.add_argument('--extrinsic-weight', type=float, default=LearnerConfig.extrinsic_weight)
     parser.add_argument('--held-out', action='store_true', help=f'allow world seeds >= {HELD_OUT_SEEDS}')
     parser.add_argument('--out', type=Path, help='write the runs here as JSON')
     args = parser.parse_args(argv)
@@ -222,11 +250,13 @@ def run_all(args: argparse.Namespace) -> list[dict]:
                                    noisy_tv=args.noisy_tv, perception_train_every=args.perception_train_every,
                                    action_repeat=args.action_repeat, hold_s=args.hold,
                                    rollout_length=args.rollout_length, oracle_reward=args.oracle_reward,
+                                   targets=args.targets, train_perception=not args.frozen_encoder,
                                    learner=_learner_config(args))
             result = run(config)
             result['settings'] = {k: v for k, v in vars(args).items() if k not in ('out', 'policies', 'seeds')}
             runs.append(result)
             print(f"{policy:8s} seed {seed}: coverage {result['coverage_at_minutes']} "
+                  f"touches {result['touches_at_minutes']} "
                   f"noisy {result['noisy_tv_view_fraction']:.3f} updates {result['updates']} "
                   f"entropy {result['last_entropy']} ({result['wall_s']:.0f} s) "
                   f"late actions {result['late_action_share']}",
