@@ -150,3 +150,17 @@ def test_the_target_task_pays_the_learner_each_touch(train_perception):
     assert (result['perception_train_steps'] > 0) == train_perception
     with pytest.raises(ValueError, match='choose one'):
         harness.run(harness.HarnessConfig(policy='curious', targets=8, oracle_reward=True, minutes=0.01))
+
+
+def test_downstream_runs_its_protocol_in_the_harness(tmp_path):
+    from ami_nodes.eval import downstream
+    report = downstream.main(['--harness', '--seeds', '0', '--minutes', '1', '--window', '0', '1', '--targets', '8',
+                              '--intrinsic-weight', '0', '--out', str(tmp_path)])
+    assert report['harness'] and report['learner_overrides'] == {'intrinsic_weight': 0.0}
+    assert [run['mode'] for run in report['runs']] == list(downstream.MODES)
+    for run in report['runs']:   # touches never decrease, and the window's rate is what the curve gained
+        rewards = [r for _, r in run['cumulative_reward']]
+        assert rewards == sorted(rewards) and rewards[-1] > 0
+    assert all(len(values) == 1 and values[0] > 0 for values in report['reward_per_minute'].values())
+    assert 'In-process harness' in (tmp_path / 'summary.md').read_text()
+    assert (tmp_path / 'reward.png').stat().st_size > 0

@@ -9,7 +9,9 @@ reward_scale / window length.
 
     python -m ami_nodes.eval.downstream --seeds 0 1 2 --minutes 15 --window 5 15 --out bench/results/downstream
 
-`--side-by-side` runs a seed's two modes at once in two ROS domains.
+`--side-by-side` runs a seed's two modes at once in two ROS domains. `--harness` runs the same
+protocol in the in-process harness (ami_nodes.eval.harness, simulated time, no ROS) with the
+task config's layout and learner weights: fast evidence to rank settings, not the live system's.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from ami_nodes.eval.live import LiveRun
 from ami_nodes.tools.launch_config import write_config
 
 MODES = {'online': True, 'frozen': False}
+TASK_CONFIG = 'ami_target.yaml'
 LINE_STYLES = ('-', '--', ':', '-.')
 
 
@@ -41,7 +44,7 @@ def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, d
     config = write_config(workdir / 'ami.yaml', {
         'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]},
         'learner_node': learner or {}},
-        base=system.share_dir() / 'config' / 'ami_target.yaml')
+        base=system.share_dir() / 'config' / TASK_CONFIG)
     scale = yaml.safe_load(config.read_text())['osc_bridge_node']['ros__parameters']['reward_scale']
     curve: list[tuple[float, float]] = []
     started: float | None = None
@@ -57,6 +60,23 @@ def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, d
                 break
     code = run.exit_code
     return {'mode': mode, 'seed': seed, 'exit_code': code, 'cumulative_reward': curve}
+
+
+def run_in_harness(mode: str, seed: int, minutes: float, targets: int, learner: dict | None = None) -> dict:
+    """The same run in the in-process harness: the task config's world layout, learner reward
+    weights and reward scale; simulated time."""
+    from ami_nodes.eval import harness
+    from ami_nodes.learning.learner import LearnerConfig
+    task = yaml.safe_load((system.share_dir() / 'config' / TASK_CONFIG).read_text())
+    weights = task['learner_node']['ros__parameters'] | (learner or {})
+    result = harness.run(harness.HarnessConfig(
+        policy='curious', seed=seed, minutes=minutes, targets=targets, train_perception=MODES[mode],
+        layout=task[system.WORLD_SECTION]['ros__parameters']['layout'],
+        learner=LearnerConfig(**{k: weights[k] for k in ('intrinsic_weight', 'extrinsic_weight', 'intrinsic_reward')})))
+    scale = task['osc_bridge_node']['ros__parameters']['reward_scale']
+    print(f"[{mode} seed {seed}] {result['touches']} touches ({result['wall_s']:.0f} s)", flush=True)
+    return {'mode': mode, 'seed': seed, 'exit_code': 0,
+            'cumulative_reward': [(0.0, 0.0), *((t, n * scale) for t, n in result['touch_curve'])]}
 
 
 def reward_per_minute(curve: list[tuple[float, float]], window: tuple[float, float]) -> float:
@@ -91,6 +111,8 @@ def summary_markdown(report: dict) -> str:
     lo, hi = report['window_minutes']
     lines = ['# Downstream: online-trained vs frozen encoder' + (' (smoke test)' if report['smoke']
                                                                   else ''), '',
+             *(['**In-process harness (simulated time, no ROS): not the live system.**', '']
+               if report.get('harness') else []),
              f"Command: `{report['command']}`", '',
              f"World seeds {report['seeds']}, {report['minutes']:g} min each; reward per minute "
              f'over minutes {lo:g}-{hi:g} (touches x reward_scale).'
@@ -119,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--side-by-side', action='store_true',
                         help="run a seed's two modes at once, each in its own ROS domain: half "
                              'the wall time, and both modes share the same CPU contention')
+    parser.add_argument('--harness', action='store_true',
+                        help='run in the in-process harness (simulated time, no ROS), not the live system')
     parser.add_argument('--domain', type=int, default=int(os.environ.get('ROS_DOMAIN_ID', 0)),
                         help='ROS domain of the first run (side by side: and the next)')
     args = parser.parse_args(argv)
@@ -130,14 +154,18 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in args.seeds:
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
                  args.domain + (i if args.side_by_side else 0), learner) for i, mode in enumerate(MODES)]
-        if args.side_by_side:
+        if args.harness:
+            jobs = [(mode, seed, args.minutes, args.targets, learner) for mode in MODES]
+            with ProcessPoolExecutor(len(jobs) if args.side_by_side else 1) as pool:
+                runs += list(pool.map(run_in_harness, *zip(*jobs)))
+        elif args.side_by_side:
             with ThreadPoolExecutor(len(jobs)) as pool:
                 runs += list(pool.map(lambda job: run_one(*job), jobs))
         else:
             runs += [run_one(*job) for job in jobs]
     report = {
         'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-        'smoke': args.smoke,
+        'smoke': args.smoke, 'harness': args.harness,
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
         'learner_overrides': learner,
         'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))
