@@ -152,13 +152,15 @@ def main(argv: list[str] | None = None) -> dict:
     runs = []
     learner = {} if args.intrinsic_weight is None else {'intrinsic_weight': args.intrinsic_weight}
     for seed in args.seeds:
+        if args.harness:
+            with ProcessPoolExecutor(len(MODES) if args.side_by_side else 1) as pool:
+                futures = [pool.submit(run_in_harness, mode, seed, args.minutes, args.targets, learner)
+                           for mode in MODES]
+                runs += [future.result() for future in futures]
+            continue
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
                  args.domain + (i if args.side_by_side else 0), learner) for i, mode in enumerate(MODES)]
-        if args.harness:
-            jobs = [(mode, seed, args.minutes, args.targets, learner) for mode in MODES]
-            with ProcessPoolExecutor(len(jobs) if args.side_by_side else 1) as pool:
-                runs += list(pool.map(run_in_harness, *zip(*jobs)))
-        elif args.side_by_side:
+        if args.side_by_side:
             with ThreadPoolExecutor(len(jobs)) as pool:
                 runs += list(pool.map(lambda job: run_one(*job), jobs))
         else:

@@ -37,7 +37,7 @@ from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.place_novelty import PlaceBandit
 from ami_nodes.learning.ppo import PPOConfig
-from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.perception.online import FROZEN_TRAIN_EVERY, OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
@@ -48,7 +48,6 @@ FORWARD_SHARE = 0.8
 # policy_node's sticky_min_s and sticky_max_s defaults (learning/actor.py holds the semantics)
 STICKY_MIN_S, STICKY_MAX_S = 0.25, 2.0
 REPORT_MINUTES = (2.0, 5.0, 10.0, 15.0)
-NEVER_TRAIN = 2 ** 62          # a perception training period no run reaches: the encoder stays at init
 HELD_OUT_SEEDS = 100           # world seeds from here on are for evaluations nobody tunes on
 CURVE_PERIOD_S = 5.0
 ACTION_SHARE_MINUTES = 2.0
@@ -97,7 +96,7 @@ def run(config: HarnessConfig) -> dict:
     if curious:
         perception = OnlinePerception(OnlinePerceptionConfig(
             image_size=config.image_size, seed=config.seed,
-            train_every=config.perception_train_every if config.train_perception else NEVER_TRAIN))
+            train_every=config.perception_train_every if config.train_perception else FROZEN_TRAIN_EVERY))
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
     sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)

@@ -14,7 +14,7 @@ from std_msgs.msg import Float32
 
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.perception.aux_losses import AuxLossConfig
-from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.perception.online import FROZEN_TRAIN_EVERY, OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import MessageError, features_to_msg, image_to_rgb, msg_to_action, rgb_to_image, stamp_to_ns
@@ -23,8 +23,6 @@ from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
-#: train_every that means "never": a frozen encoder still runs the same code path.
-FROZEN_TRAIN_EVERY = 2**62
 LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive')
 
 PARAMETERS = (

@@ -29,6 +29,9 @@ from ami_nodes.perception.preview import render_preview
 from ami_nodes.perception.stats import feature_summary
 from ami_nodes.settings import assign, setting
 
+#: train_every that means "never": a frozen encoder still runs the same code path.
+FROZEN_TRAIN_EVERY = 2**62
+
 
 @dataclass
 class OnlinePerceptionConfig:
