@@ -2,14 +2,17 @@
 import pytest
 import torch
 
+from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.perception.aux_losses import (
     ACTION_ONE_HOT_DIM,
+    RECONSTRUCTION_SIZE,
     AuxLoss,
     AuxLossConfig,
     Predictor,
     coherence_loss,
     contrastive_loss,
     covariance_loss,
+    inverse_dynamics_loss,
     predictive_coding_loss,
     variance_loss,
 )
@@ -113,3 +116,47 @@ def test_contrastive_waits_for_enough_history():
     prediction, prev, history = _inputs(aux, n=5)
     _, terms = aux(torch.randn(1, 8), prediction, prev, 0.0, history)
     assert 'contrastive' not in terms
+
+
+def test_reconstruction_term_decodes_each_rows_frame_and_trains_the_features():
+    aux = AuxLoss(8, AuxLossConfig(loss_predictive=0.0, loss_coherence=0.0, loss_variance=0.0,
+                                   loss_covariance=0.0, loss_reconstruction=2.0))
+    features = torch.randn(3, 8, requires_grad=True)
+    images = torch.rand(3, 3, 84, 84)
+    total, terms = aux(features, None, torch.randn(3, 8), 0.0, torch.zeros(0, 8), images=images)
+    assert set(terms) == {'reconstruction'}
+    decoded = torch.sigmoid(aux.heads['decoder'](features))
+    target = torch.nn.functional.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
+    assert terms['reconstruction'].item() == pytest.approx(((decoded - target) ** 2).mean().item(), rel=1e-5)
+    assert total.item() == pytest.approx(2.0 * terms['reconstruction'].item(), rel=1e-5)
+    total.backward()
+    assert features.grad.abs().sum() > 0
+
+
+def test_inverse_dynamics_term_ignores_rows_with_an_unknown_action():
+    known = torch.zeros(1, ACTION_ONE_HOT_DIM)
+    for offset, size in zip((0, 3, 6, 9, 11), ACTION_DIMS):
+        known[0, offset + size - 1] = 1.0
+    logits = torch.randn(2, ACTION_ONE_HOT_DIM)
+    with_unknown = inverse_dynamics_loss(logits, torch.cat([known, torch.zeros(1, ACTION_ONE_HOT_DIM)]))
+    assert with_unknown.item() == pytest.approx(inverse_dynamics_loss(logits[:1], known).item(), rel=1e-6)
+    assert inverse_dynamics_loss(logits, torch.zeros(2, ACTION_ONE_HOT_DIM)).item() == 0.0
+
+
+def test_inverse_dynamics_term_pushes_the_live_features_only():
+    aux = AuxLoss(8, AuxLossConfig(loss_predictive=0.0, loss_coherence=0.0, loss_variance=0.0,
+                                   loss_covariance=0.0, loss_inverse_dynamics=1.0))
+    features = torch.randn(2, 8, requires_grad=True)
+    prev = torch.randn(2, 8, requires_grad=True)
+    actions = torch.zeros(2, ACTION_ONE_HOT_DIM)
+    actions[:, [0, 3, 6, 9, 11]] = 1.0
+    total, terms = aux(features, None, prev, 0.0, torch.zeros(0, 8), action_one_hot=actions)
+    assert set(terms) == {'inverse_dynamics'}
+    total.backward()
+    assert features.grad.abs().sum() > 0 and prev.grad is None
+
+
+def test_heads_exist_only_for_terms_switched_on():
+    assert set(AuxLoss(8).heads) == set()
+    assert set(AuxLoss(8, AuxLossConfig(loss_reconstruction=1.0, loss_inverse_dynamics=0.5)).heads) == {
+        'decoder', 'inverse'}

@@ -195,3 +195,38 @@ def test_learning_rate_is_held_then_decays_as_inverse_square_root_down_to_its_fl
     assert perception.current_learning_rate == pytest.approx(1e-4)
     perception.update_setting('lr_decay_steps', 0)
     assert perception.current_learning_rate == pytest.approx(4e-4)
+
+
+def test_reconstruction_and_inverse_dynamics_heads_train_and_resume():
+    aux = AuxLossConfig(loss_reconstruction=10.0, loss_inverse_dynamics=0.3)
+    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4, aux=aux)
+    original = OnlinePerception(config)
+    before = copy.deepcopy(original.aux.heads.state_dict())
+    steps = _run(original, 8)
+    assert {'reconstruction', 'inverse_dynamics'} <= set(steps[-1].losses)
+    after = original.state_dict()
+    assert all(not torch.equal(before[key], after['aux_heads'][key]) for key in before)
+    restored = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4,
+                                                       aux=copy.deepcopy(aux)))
+    restored.load_state_dict(copy.deepcopy(after))
+    assert all(torch.equal(value, restored.aux.heads.state_dict()[key]) for key, value in after['aux_heads'].items())
+
+
+
+def test_a_state_saved_without_a_head_resumes_with_that_head_switched_on():
+    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4)
+    original = OnlinePerception(config)
+    _run(original, 6)
+    state = copy.deepcopy(original.state_dict())
+    switched_on = OnlinePerception(OnlinePerceptionConfig(
+        feature_dim=8, replay_batch=2, frame_set_size=4, aux=AuxLossConfig(loss_reconstruction=10.0)))
+    fresh_decoder = copy.deepcopy(switched_on.aux.heads.state_dict())
+    switched_on.load_state_dict(state)
+    assert all(torch.equal(value, switched_on.encoder.state_dict()[key]) for key, value in state['encoder'].items())
+    assert all(torch.equal(value, switched_on.aux.heads.state_dict()[key]) for key, value in fresh_decoder.items())
+    assert switched_on.train_steps == original.train_steps
+    step = switched_on.step(np.full((84, 84, 3), 77, np.uint8), (1, 0, 0, 0, 0))
+    assert step.trained and 'reconstruction' in step.losses
+    switched_off = OnlinePerception(config)
+    switched_off.load_state_dict(copy.deepcopy(switched_on.state_dict()))
+    assert switched_off.step(np.full((84, 84, 3), 70, np.uint8), (0, 0, 0, 0, 0)).trained

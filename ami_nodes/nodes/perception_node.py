@@ -41,7 +41,7 @@ PARAMETERS = (
 )
 #: How OnlinePerception.state_dict() is split into the checkpoint's folders: models (loadable
 #: alone, e.g. by the probe evaluation), trainers; everything else (buffers) goes to data/.
-MODEL_KEYS = ('encoder', 'predictor', 'ema_encoder', 'objective')
+MODEL_KEYS = ('encoder', 'predictor', 'aux_heads', 'ema_encoder', 'objective')
 TRAINER_KEYS = ('config', 'optimizer', 'counters', 'budget')
 
 

@@ -16,6 +16,8 @@ from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.settings import setting
 
 ACTION_ONE_HOT_DIM = sum(ACTION_DIMS)
+#: The reconstruction target's side: 84 / 4, the probe's raw-pixel baseline size.
+RECONSTRUCTION_SIZE = 21
 
 
 @dataclass
@@ -35,10 +37,17 @@ class AuxLossConfig:
                                      live=True)
     loss_contrastive: float = setting(0.0, 'Weight of the contrastive (near vs far steps) term',
                                       0.0, 100.0, live=True)
+    loss_reconstruction: float = setting(0.0, 'Weight of the term that decodes each row\'s frame '
+                                         '(21x21) from its features; its decoder exists only '
+                                         'when this starts above 0', 0.0, 100.0)
+    loss_inverse_dynamics: float = setting(0.0, 'Weight of the term that tells the action from '
+                                           '(f_t, f_{t-1}); its classifier exists only when '
+                                           'this starts above 0', 0.0, 100.0)
     variance_target: float = 1.0
     contrastive_gap: int = 10
     contrastive_temperature: float = 0.1
     predictor_hidden: int = 128
+    head_hidden: int = setting(64, 'Hidden width of the reconstruction decoder and the action classifier', 1, 65536)
 
 
 class Predictor(nn.Module):
@@ -93,13 +102,40 @@ def contrastive_loss(features: torch.Tensor, positive: torch.Tensor, negatives: 
     return F.cross_entropy(logits, torch.zeros(anchor.shape[0], dtype=torch.long, device=logits.device))
 
 
+def reconstruction_errors(decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Per-row MSE (B,) between decoded logits (B, 3 * 21 * 21) through a sigmoid and the frames
+    (B, 3, H, W) area-averaged to 21x21: what the features must keep of the picture (seed 000)."""
+    target = F.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
+    return (torch.sigmoid(decoded) - target).pow(2).mean(dim=-1)
+
+
+def inverse_dynamics_loss(logits: torch.Tensor, action_one_hot: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per action head of which choice led from f_{t-1} to f_t; rows whose action
+    is unknown (all-zero one-hot) do not count. logits and action_one_hot: (B, sum(ACTION_DIMS))."""
+    known = action_one_hot.sum(dim=-1) > 0
+    if not bool(known.any()):
+        return logits.new_zeros(())
+    return sum(F.cross_entropy(head[known], target[known].argmax(dim=-1))
+               for head, target in zip(logits.split(ACTION_DIMS, dim=-1), action_one_hot.split(ACTION_DIMS, dim=-1)))
+
+
+def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+
+
 class AuxLoss(nn.Module):
-    """The weighted sum of the enabled terms; owns the predictor so it trains with the encoder."""
+    """The weighted sum of the enabled terms; owns the predictor, and the decoder and action
+    classifier when their terms are on, so they train with the encoder."""
 
     def __init__(self, feature_dim: int, config: AuxLossConfig | None = None) -> None:
         super().__init__()
-        self.config = config or AuxLossConfig()
-        self.predictor = Predictor(feature_dim, hidden=self.config.predictor_hidden)
+        self.config = cfg = config or AuxLossConfig()
+        self.predictor = Predictor(feature_dim, hidden=cfg.predictor_hidden)
+        self.heads = nn.ModuleDict()
+        if cfg.loss_reconstruction > 0:
+            self.heads['decoder'] = _mlp(feature_dim, cfg.head_hidden, 3 * RECONSTRUCTION_SIZE ** 2)
+        if cfg.loss_inverse_dynamics > 0:
+            self.heads['inverse'] = _mlp(2 * feature_dim, cfg.head_hidden, ACTION_ONE_HOT_DIM)
 
     def predict(self, prev_features: torch.Tensor, action_one_hot: torch.Tensor | None) -> torch.Tensor:
         """Predicted current features; an unknown action is the all-zero vector."""
@@ -108,7 +144,8 @@ class AuxLoss(nn.Module):
         return self.predictor(prev_features.detach(), action_one_hot)
 
     def forward(self, features: torch.Tensor, prediction: torch.Tensor | None, prev_features: torch.Tensor,
-                action_magnitude: torch.Tensor | float, history: torch.Tensor
+                action_magnitude: torch.Tensor | float, history: torch.Tensor,
+                images: torch.Tensor | None = None, action_one_hot: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and each enabled term (unweighted, detached) for logging.
 
@@ -117,6 +154,9 @@ class AuxLoss(nn.Module):
         is off. action_magnitude: scalar or (B,). history: (N, D) detached recent features of the
         live stream, oldest first, the newest being row 0's features_{t-1}. The variance and
         covariance terms see history and features together; the contrastive term only row 0.
+        images (B, 3, H, W) in [0, 1], each row's frame_t, feed the reconstruction term;
+        action_one_hot (B, sum(ACTION_DIMS)) the inverse-dynamics term; either term is skipped
+        without them.
         """
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
@@ -133,8 +173,14 @@ class AuxLoss(nn.Module):
         if cfg.loss_contrastive and history.shape[0] > cfg.contrastive_gap:
             negatives = history[:-cfg.contrastive_gap]
             terms['contrastive'] = contrastive_loss(features[:1], history[-1:], negatives, cfg.contrastive_temperature)
+        if cfg.loss_reconstruction and 'decoder' in self.heads and images is not None:
+            terms['reconstruction'] = reconstruction_errors(self.heads['decoder'](features), images).mean()
+        if cfg.loss_inverse_dynamics and 'inverse' in self.heads and action_one_hot is not None:
+            logits = self.heads['inverse'](torch.cat([features, prev_features.detach()], dim=-1))
+            terms['inverse_dynamics'] = inverse_dynamics_loss(logits, action_one_hot)
         weights = {'predictive': cfg.loss_predictive, 'coherence': cfg.loss_coherence,
                    'variance': cfg.loss_variance, 'covariance': cfg.loss_covariance,
-                   'contrastive': cfg.loss_contrastive}
+                   'contrastive': cfg.loss_contrastive, 'reconstruction': cfg.loss_reconstruction,
+                   'inverse_dynamics': cfg.loss_inverse_dynamics}
         total = sum((weights[name] * value for name, value in terms.items()), features.new_zeros(()))
         return total, {name: value.detach() for name, value in terms.items()}

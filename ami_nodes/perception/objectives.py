@@ -30,14 +30,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ami_nodes.action_space import ACTION_DIMS
-from ami_nodes.perception.aux_losses import covariance_loss, variance_loss
+from ami_nodes.perception.aux_losses import (
+    RECONSTRUCTION_SIZE,
+    covariance_loss,
+    reconstruction_errors,
+    variance_loss,
+)
 
 AUX = 'aux'
 RECONSTRUCTION = 'reconstruction'
 INVERSE_DYNAMICS = 'inverse_dynamics'
 OBJECTIVES = (AUX, 'vicreg', 'time_vicreg', 'time_contrastive', RECONSTRUCTION, INVERSE_DYNAMICS)
-#: The reconstruction target's side: 84 / 4, the probe's raw-pixel baseline size.
-RECONSTRUCTION_SIZE = 21
 
 
 @dataclass
@@ -120,10 +123,9 @@ class BatchObjective(nn.Module):
         if self.name == RECONSTRUCTION:
             if images is None:
                 raise ValueError('reconstruction needs the clean images')
-            target = F.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
             # both views decode to the same clean frame (the second is frame_t too)
-            per_row = 0.5 * ((torch.sigmoid(self.expander(first)) - target).pow(2).mean(-1)
-                             + (torch.sigmoid(self.expander(second)) - target).pow(2).mean(-1))
+            per_row = 0.5 * (reconstruction_errors(self.expander(first), images)
+                             + reconstruction_errors(self.expander(second), images))
             loss = per_row.mean()
             return loss, {'reconstruction': loss.detach()}, per_row.detach()
         z1, z2 = self.expander(first), self.expander(second)

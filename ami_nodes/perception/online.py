@@ -191,16 +191,19 @@ class OnlinePerception:
         prev = self._history[-1]
         history = torch.cat(list(self._history), dim=0)
         actions, magnitudes = self._encode_actions([prev_action])
+        images = frame_to_tensor(frame, self.device) if 'decoder' in self.aux.heads else None
         indices = None
         if replay and self.frame_set is not None and len(self.frame_set) >= self.config.replay_batch:
             indices = self.frame_set.sample(self.config.replay_batch)
-            replayed, replayed_prev, replayed_actions, replayed_magnitudes = self._replay_rows(indices)
+            replayed_images = self._batch(self.frame_set.frames[indices])
+            replayed, replayed_prev, replayed_actions, replayed_magnitudes = self._replay_rows(indices, replayed_images)
             features = torch.cat([features, replayed])
             prev = torch.cat([prev, replayed_prev])
             actions = torch.cat([actions, replayed_actions])
             magnitudes = torch.cat([magnitudes, replayed_magnitudes])
+            images = None if images is None else torch.cat([images, replayed_images])
         prediction = self.aux.predict(prev, actions) if self.config.aux.loss_predictive else None
-        total, terms = self.aux(features, prediction, prev, magnitudes, history)
+        total, terms = self.aux(features, prediction, prev, magnitudes, history, images, actions)
         errors = ((prev if prediction is None else prediction) - features).detach().pow(2).mean(dim=-1).cpu().numpy()
         if prediction is not None:
             self._last_prediction = prediction[0].detach().cpu().numpy()
@@ -242,10 +245,12 @@ class OnlinePerception:
         magnitudes = np.array([0.0 if a is None else action_magnitude(a) for a in actions], np.float32)
         return torch.from_numpy(rows).to(self.device), torch.from_numpy(magnitudes).to(self.device)
 
-    def _replay_rows(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Live features of replayed frames, detached features of their predecessors, actions."""
+    def _replay_rows(self, indices: np.ndarray, images: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Live features of replayed frames (`images`, their frame_t), detached features of their
+        predecessors, actions."""
         assert self.frame_set is not None
-        features = self.encoder(self._batch(self.frame_set.frames[indices]))
+        features = self.encoder(images)
         with torch.no_grad():
             prev = self.encoder(self._batch(self.frame_set.prev_frames[indices]))
         stored = self.frame_set.actions[indices]
@@ -333,6 +338,7 @@ class OnlinePerception:
             'config': asdict(self.config),
             'encoder': self.encoder.state_dict(),
             'predictor': self.aux.predictor.state_dict(),
+            'aux_heads': self.aux.heads.state_dict(),
             'objective': self.objective.state_dict() if self.objective is not None else {},
             'ema_encoder': self.ema_encoder.state_dict() if self.ema_encoder is not None else {},
             'optimizer': self.optimizer.state_dict(),
@@ -345,6 +351,15 @@ class OnlinePerception:
             'frame_set': self.frame_set.state_dict() if self.frame_set is not None else {},
         })
 
+    def _load_heads(self, saved: dict[str, torch.Tensor]) -> bool:
+        """Load the aux heads both sides have; True when the two sets agree. A state saved before
+        a term was switched on (or after one was switched off) still resumes: its encoder and
+        predictor carry on, a new head starts at init, a dropped one is left behind."""
+        saved_names = {key.split('.')[0] for key in saved}
+        shared = {key: value for key, value in saved.items() if key.split('.')[0] in self.aux.heads}
+        self.aux.heads.load_state_dict(shared, strict=False)
+        return saved_names == set(self.aux.heads)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`; refuses a state built for another shape."""
         saved = state['config']
@@ -354,11 +369,13 @@ class OnlinePerception:
                                  f'{getattr(self.config, key)}')
         self.encoder.load_state_dict(state['encoder'])
         self.aux.predictor.load_state_dict(state['predictor'])
+        heads_match = self._load_heads(state.get('aux_heads') or {})
         if self.objective is not None and state.get('objective'):
             self.objective.load_state_dict(state['objective'])
         if self.ema_encoder is not None:
             self.ema_encoder.load_state_dict(state['ema_encoder'] or self.encoder.state_dict())
-        self.optimizer.load_state_dict(copy.deepcopy(state['optimizer']))  # Adam keeps tensors it is given
+        if heads_match:  # else Adam's parameter list differs: it starts afresh, the weights carry on
+            self.optimizer.load_state_dict(copy.deepcopy(state['optimizer']))  # Adam keeps tensors it is given
         counters = state['counters']
         self.frames = int(counters['frames'])
         self.train_steps = int(counters['train_steps'])
