@@ -262,7 +262,8 @@ def summary_markdown(report: dict, command: str) -> str:
 def run_live_system(seconds: float, workdir: Path, seed: int, learning_rate: float,
                     settings: dict[str, Any] | None = None) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
     """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`, the
-    perception node's encoder learning at `learning_rate` with `settings` (perception_settings).
+    perception node's encoder learning at `learning_rate` with `settings` (perception_settings, or
+    any other perception_node parameter such as budget_fraction).
 
     Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
     curves (frame, value) of LIVE_TAGS the perception node wrote to its training log.
@@ -320,8 +321,9 @@ def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> di
     out.mkdir(parents=True, exist_ok=True)
     encoder, live = args.encoder, {}
     if args.live_seconds > 0:
+        budget = {} if args.budget_fraction is None else {'budget_fraction': args.budget_fraction}
         encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed, args.lr,
-                                        perception_settings(args.settings))
+                                        {**perception_settings(args.settings), **budget})
     world_config = WorldConfig(seed=seed)
     config = OnlinePerceptionConfig(seed=seed, train_every=args.train_every,
                                     learning_rate=args.lr, objective=args.objective,
@@ -443,6 +445,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--live-seconds', type=float, default=0.0,
                         help='first run the real ROS system (world + five nodes) this long and '
                              'probe the encoder it learned, beside the in-process one')
+    parser.add_argument('--budget-fraction', type=float,
+                        help="the live perception node's budget_fraction (default: config/ami.yaml's)")
     parser.add_argument('--policy', default='sticky', choices=sorted(POLICIES),
                         help='what drives the world during in-process training')
     parser.add_argument('--set', '--aux', dest='settings', nargs='*', default=[], metavar='NAME=VALUE',
