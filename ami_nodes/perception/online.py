@@ -155,7 +155,7 @@ class OnlinePerception:
             on_features(out)
         if trained:
             self._since_train = 0
-            total, terms = (self._loss(features, frame, prev_action, replay=True)
+            total, terms = (self._loss(features, images, frame, prev_action, replay=True)
                             if self.objective is None else self._batch_loss(frame, prev_action))
             trained = total is not None
         if trained:
@@ -170,7 +170,7 @@ class OnlinePerception:
             total, terms = None, {}
         else:
             with torch.no_grad():
-                total, terms = self._loss(live, frame, prev_action, replay=False) if has_prev else (None, {})
+                total, terms = self._loss(live, images, frame, prev_action, replay=False) if has_prev else (None, {})
         self._history.append(live)
         self._prev_frame = frame
         self._published.append(out)
@@ -184,14 +184,15 @@ class OnlinePerception:
             self.train_every = self.budget.observe(elapsed, trained)
         return PerceptionStep(out, losses, trained, elapsed, self.train_every)
 
-    def _loss(self, features: torch.Tensor, frame: np.ndarray, prev_action: Sequence[int] | None, replay: bool
+    def _loss(self, features: torch.Tensor, images: torch.Tensor, frame: np.ndarray,
+              prev_action: Sequence[int] | None, replay: bool
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Aux loss of the live transition (row 0), plus replayed rows when `replay` and the
         frame set is full enough; offers the live transition to the frame set."""
         prev = self._history[-1]
         history = torch.cat(list(self._history), dim=0)
         actions, magnitudes = self._encode_actions([prev_action])
-        images = frame_to_tensor(frame, self.device) if 'decoder' in self.aux.heads else None
+        images = images if 'decoder' in self.aux.heads else None  # the live frame's tensor, from step()
         indices = None
         if replay and self.frame_set is not None and len(self.frame_set) >= self.config.replay_batch:
             indices = self.frame_set.sample(self.config.replay_batch)
