@@ -157,6 +157,7 @@ def test_inverse_dynamics_term_pushes_the_live_features_only():
 
 
 def test_heads_exist_only_for_terms_switched_on():
-    assert set(AuxLoss(8).heads) == set()
+    assert set(AuxLoss(8, AuxLossConfig(loss_reconstruction=0.0)).heads) == set()
+    assert set(AuxLoss(8).heads) == {'decoder'}
     assert set(AuxLoss(8, AuxLossConfig(loss_reconstruction=1.0, loss_inverse_dynamics=0.5)).heads) == {
         'decoder', 'inverse'}

@@ -164,7 +164,8 @@ def test_without_anti_collapse_terms_nothing_spreads_a_collapsed_encoder():
     """The control for the test above: coherence alone keeps a collapsed encoder collapsed."""
     config = OnlinePerceptionConfig(feature_dim=16, learning_rate=1e-3, replay_batch=0,
                                     aux=AuxLossConfig(loss_predictive=0.0, loss_coherence=1.0,
-                                                      loss_variance=0.0, loss_covariance=0.0))
+                                                      loss_variance=0.0, loss_covariance=0.0,
+                                                      loss_reconstruction=0.0))
     perception = OnlinePerception(config)
     with torch.no_grad():
         perception.encoder.head.weight.zero_()
@@ -214,7 +215,8 @@ def test_reconstruction_and_inverse_dynamics_heads_train_and_resume():
 
 
 def test_a_state_saved_without_a_head_resumes_with_that_head_switched_on():
-    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4)
+    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4,
+                                    aux=AuxLossConfig(loss_reconstruction=0.0))
     original = OnlinePerception(config)
     _run(original, 6)
     state = copy.deepcopy(original.state_dict())

@@ -1,4 +1,5 @@
 """The launch file, the launcher, config/ami.yaml and the declared parameters agree."""
+import argparse
 import ast
 import importlib
 import re
@@ -182,3 +183,15 @@ def test_the_drifted_learner_defaults_are_one_value_now():
     params = declared(next(s for s in system.NODES if s.name == 'learner_node'))
     assert LearnerConfig().extrinsic_weight == params['extrinsic_weight'].default == 0.0
     assert LearnerConfig().min_new_samples == params['min_new_samples'].default == 128
+
+
+def test_command_line_node_settings_become_config_overrides(tmp_path):
+    from ami_nodes.tools.launch_config import node_sections, node_setting, write_config
+    settings = [node_setting('policy_node.action_mode=held_sample'), node_setting('ami_world.seed=7'),
+                node_setting('policy_node.sticky_max_s=1.5')]
+    written = yaml.safe_load(write_config(tmp_path / 'ami.yaml', node_sections(settings)).read_text())
+    assert written['policy_node']['ros__parameters']['action_mode'] == 'held_sample'
+    assert written['policy_node']['ros__parameters']['sticky_max_s'] == 1.5
+    assert written['ami_world']['ros__parameters']['seed'] == 7
+    with pytest.raises(argparse.ArgumentTypeError):
+        node_setting('action_mode=held_sample')

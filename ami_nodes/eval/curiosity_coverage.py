@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-import yaml
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32
 
@@ -36,7 +35,7 @@ from ami_nodes.eval.harness import HELD_OUT_SEEDS, REPORT_MINUTES
 from ami_nodes.eval.live import SAMPLE_PERIOD_S, LiveRun
 from ami_nodes.learning.learner import INTRINSIC_REWARDS
 from ami_nodes.ros import qos
-from ami_nodes.tools.launch_config import write_config
+from ami_nodes.tools.launch_config import node_sections, node_setting, write_config
 from ami_nodes.world.layout import LAYOUTS
 
 ACTION_MODES = {'curious': 'sample', 'uniform': 'uniform', 'sticky': 'sticky'}  # policy_node's action_mode
@@ -96,9 +95,7 @@ def run_live(policy: str, seed: int, args: argparse.Namespace, workdir: Path) ->
     """One run of the whole system (world + five nodes) for `args.minutes` of wall time;
     coverage sampled every SAMPLE_PERIOD_S from the world's ground truth."""
     workdir.mkdir(parents=True, exist_ok=True)
-    sections: dict[str, dict] = {}
-    for node, key, value in args.set:
-        sections.setdefault(node, {})[key] = value
+    sections = node_sections(args.set)
     if args.reward:
         sections.setdefault('learner_node', {})['intrinsic_reward'] = args.reward
     mode = args.curious_mode if policy == 'curious' else ACTION_MODES[policy]
@@ -247,15 +244,6 @@ def reused_runs(policy: str, path: Path, args: argparse.Namespace) -> tuple[list
     return [by_seed[seed] for seed in args.seeds], source
 
 
-def setting(text: str) -> tuple[str, str, object]:
-    """`node.key=value` as (node, key, the value read as YAML)."""
-    name, sep, value = text.partition('=')
-    node, dot, key = name.partition('.')
-    if not (sep and dot and node and key):
-        raise argparse.ArgumentTypeError(f'{text!r} is not NODE.KEY=VALUE')
-    return node, key, yaml.safe_load(value)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--policies', nargs='*', choices=tuple(ACTION_MODES), default=list(ACTION_MODES),
@@ -268,7 +256,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the learner's intrinsic_reward (default: config/ami.yaml's)")
     parser.add_argument('--curious-mode', choices=CURIOUS_MODES, default='sample',
                         help="policy_node's action_mode for the curious policy")
-    parser.add_argument('--set', nargs=1, action='extend', default=[], type=setting, metavar='NODE.KEY=VALUE',
+    parser.add_argument('--set', nargs=1, action='extend', default=[], type=node_setting, metavar='NODE.KEY=VALUE',
                         help='a parameter for every live run (YAML value), e.g. learner_node.rollout_length=32')
     parser.add_argument('--harness', action='store_true',
                         help='run in the in-process harness (simulated time) instead of the live system')

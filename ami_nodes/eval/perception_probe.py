@@ -39,6 +39,7 @@ from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.perception.probe import classification_probe, majority_accuracy, regression_probe
 from ami_nodes.perception.stats import effective_rank
 from ami_nodes.settings import assign, settings_of
+from ami_nodes.tools.launch_config import node_sections, node_setting, write_config
 from ami_nodes.world.sim import Pose, World, WorldConfig
 from ami_nodes.world.stream_server import encode_jpeg
 
@@ -260,20 +261,22 @@ def summary_markdown(report: dict, command: str) -> str:
 
 
 def run_live_system(seconds: float, workdir: Path, seed: int, learning_rate: float,
-                    settings: dict[str, Any] | None = None) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
+                    settings: dict[str, Any] | None = None,
+                    sections: dict[str, dict] | None = None) -> tuple[Path, dict[str, list[tuple[int, float]]]]:
     """Run the world (seed `seed`) and the five ROS nodes (ami_launch) for `seconds`, the
     perception node's encoder learning at `learning_rate` with `settings` (perception_settings, or
-    any other perception_node parameter such as budget_fraction).
+    any other perception_node parameter such as budget_fraction), and any node's parameters in
+    `sections` (write_config's overrides, e.g. policy_node's action_mode).
 
     Returns the perception encoder of the final checkpoint the launcher takes at exit, and the
     curves (frame, value) of LIVE_TAGS the perception node wrote to its training log.
     """
     from ami_nodes.persistence import latest_checkpoint
-    from ami_nodes.tools.launch_config import write_config
     workdir.mkdir(parents=True, exist_ok=True)
-    config = write_config(workdir / 'ami.yaml', {system.WORLD_SECTION: {'seed': seed},
-                                                 'perception_node': {'learning_rate': learning_rate,
-                                                                     **(settings or {})}})
+    overrides = {section: dict(params) for section, params in (sections or {}).items()}
+    overrides.setdefault(system.WORLD_SECTION, {})['seed'] = seed
+    overrides.setdefault('perception_node', {}).update(learning_rate=learning_rate, **(settings or {}))
+    config = write_config(workdir / 'ami.yaml', overrides)
     started: float | None = None
     with LiveRun(config, workdir, f'live system seed {seed}') as run:
         for _ in run.samples():  # from the world's first answer, `seconds` of wall time
@@ -323,7 +326,8 @@ def run_seed(args: argparse.Namespace, seed: int, out: Path, command: str) -> di
     if args.live_seconds > 0:
         budget = {} if args.budget_fraction is None else {'budget_fraction': args.budget_fraction}
         encoder, live = run_live_system(args.live_seconds, out / 'live_run', seed, args.lr,
-                                        {**perception_settings(args.settings), **budget})
+                                        {**perception_settings(args.settings), **budget},
+                                        node_sections(args.live_set))
     world_config = WorldConfig(seed=seed)
     config = OnlinePerceptionConfig(seed=seed, train_every=args.train_every,
                                     learning_rate=args.lr, objective=args.objective,
@@ -447,6 +451,10 @@ def main(argv: list[str] | None = None) -> dict:
                              'probe the encoder it learned, beside the in-process one')
     parser.add_argument('--budget-fraction', type=float,
                         help="the live perception node's budget_fraction (default: config/ami.yaml's)")
+    parser.add_argument('--live-set', nargs=1, action='extend', default=[], type=node_setting,
+                        metavar='NODE.KEY=VALUE',
+                        help='a parameter of any node of the live run (YAML value), e.g. '
+                             'policy_node.action_mode=held_sample')
     parser.add_argument('--policy', default='sticky', choices=sorted(POLICIES),
                         help='what drives the world during in-process training')
     parser.add_argument('--set', '--aux', dest='settings', nargs='*', default=[], metavar='NAME=VALUE',

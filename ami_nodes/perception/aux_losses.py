@@ -37,7 +37,7 @@ class AuxLossConfig:
                                      live=True)
     loss_contrastive: float = setting(0.0, 'Weight of the contrastive (near vs far steps) term',
                                       0.0, 100.0, live=True)
-    loss_reconstruction: float = setting(0.0, 'Weight of the term that decodes each row\'s frame '
+    loss_reconstruction: float = setting(30.0, 'Weight of the term that decodes each row\'s frame '
                                          '(21x21) from its features; its decoder exists only '
                                          'when this starts above 0', 0.0, 100.0)
     loss_inverse_dynamics: float = setting(0.0, 'Weight of the term that tells the action from '

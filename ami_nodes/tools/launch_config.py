@@ -5,7 +5,9 @@ HTTP and OSC ports and, usually, a few parameters changed.
 """
 from __future__ import annotations
 
+import argparse
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -37,3 +39,20 @@ def write_config(path: Path, overrides: dict[str, dict] | None = None,
         config[section]['ros__parameters'].update(params)
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def node_setting(text: str) -> tuple[str, str, object]:
+    """`node.key=value` (a command-line argument) as (node, key, the value read as YAML)."""
+    name, sep, value = text.partition('=')
+    node, dot, key = name.partition('.')
+    if not (sep and dot and node and key):
+        raise argparse.ArgumentTypeError(f'{text!r} is not NODE.KEY=VALUE')
+    return node, key, yaml.safe_load(value)
+
+
+def node_sections(settings: Iterable[tuple[str, str, object]]) -> dict[str, dict]:
+    """(node, key, value) settings as write_config's per-section overrides."""
+    sections: dict[str, dict] = {}
+    for node, key, value in settings:
+        sections.setdefault(node, {})[key] = value
+    return sections
