@@ -109,14 +109,21 @@ def reconstruction_errors(decoded: torch.Tensor, images: torch.Tensor) -> torch.
     return (torch.sigmoid(decoded) - target).pow(2).mean(dim=-1)
 
 
+def action_errors(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Per row, the cross-entropy summed over action heads of which choice led from one frame
+    to the next; rows with an unknown action count 0. logits (B, sum(ACTION_DIMS)); actions
+    (B, heads), each head's choice index, -1 where unknown."""
+    known = (actions >= 0).all(dim=-1)
+    return sum(F.cross_entropy(head, actions[:, i].clamp(min=0), reduction='none')
+               for i, head in enumerate(logits.split(ACTION_DIMS, dim=-1))) * known
+
+
 def inverse_dynamics_loss(logits: torch.Tensor, action_one_hot: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy per action head of which choice led from f_{t-1} to f_t; rows whose action
-    is unknown (all-zero one-hot) do not count. logits and action_one_hot: (B, sum(ACTION_DIMS))."""
+    """action_errors averaged over the rows whose action is known; here an unknown action is an
+    all-zero one-hot row. action_one_hot: (B, sum(ACTION_DIMS))."""
     known = action_one_hot.sum(dim=-1) > 0
-    if not bool(known.any()):
-        return logits.new_zeros(())
-    return sum(F.cross_entropy(head[known], target[known].argmax(dim=-1))
-               for head, target in zip(logits.split(ACTION_DIMS, dim=-1), action_one_hot.split(ACTION_DIMS, dim=-1)))
+    choices = torch.stack([head.argmax(dim=-1) for head in action_one_hot.split(ACTION_DIMS, dim=-1)], dim=-1)
+    return action_errors(logits, torch.where(known[:, None], choices, -1)).sum() / known.sum().clamp(min=1)
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:

@@ -32,6 +32,7 @@ from torch import nn
 from ami_nodes.action_space import ACTION_DIMS
 from ami_nodes.perception.aux_losses import (
     RECONSTRUCTION_SIZE,
+    action_errors,
     covariance_loss,
     reconstruction_errors,
     variance_loss,
@@ -111,10 +112,8 @@ class BatchObjective(nn.Module):
         if self.name == INVERSE_DYNAMICS:
             if actions is None:
                 raise ValueError('inverse_dynamics needs the actions')
-            logits = self.expander(torch.cat([first, second], dim=-1)).split(ACTION_DIMS, dim=-1)
+            per_row = action_errors(self.expander(torch.cat([first, second], dim=-1)), actions)
             known = (actions >= 0).all(dim=-1)
-            per_row = sum(F.cross_entropy(head, actions[:, i].clamp(min=0), reduction='none')
-                          for i, head in enumerate(logits)) * known
             terms = {'inverse_dynamics': per_row.sum() / known.sum().clamp(min=1),
                      'variance': variance_loss(first), 'covariance': covariance_loss(first)}
             loss = (terms['inverse_dynamics'] + cfg.spread_variance * terms['variance']
