@@ -31,6 +31,20 @@ def test_predictive_coding_trains_predictor_and_encoder_side_but_not_the_past():
     assert prev.grad is None
 
 
+@pytest.mark.parametrize('mode, context_moves, target_moves', [
+    ('target', False, True), ('context', True, False), ('both', True, True)])
+def test_predictive_gradient_picks_which_features_the_predictive_term_trains(mode, context_moves, target_moves):
+    aux = AuxLoss(8, AuxLossConfig(loss_coherence=0.0, loss_variance=0.0, loss_covariance=0.0,
+                                   loss_reconstruction=0.0, predictive_gradient=mode))
+    prev = torch.randn(4, 8, requires_grad=True)
+    features = torch.randn(4, 8, requires_grad=True)
+    total, _ = aux(features, aux.predict(prev, None), prev, 0.0, torch.zeros(0, 8))
+    total.backward()
+    assert (prev.grad is not None and prev.grad.abs().sum() > 0) == context_moves
+    assert (features.grad is not None and features.grad.abs().sum() > 0) == target_moves
+    assert all(p.grad is not None for p in aux.predictor.parameters())
+
+
 def test_predictive_coding_is_zero_for_a_perfect_prediction():
     f = torch.randn(1, 8)
     assert predictive_coding_loss(f, f.clone()) == 0

@@ -174,8 +174,10 @@ def test_without_anti_collapse_terms_nothing_spreads_a_collapsed_encoder():
     assert perception.feature_stats(50)['std'] < 1e-4
 
 
-def test_replay_adds_frame_set_rows_to_training_steps():
-    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=4, frame_set_size=8))
+@pytest.mark.parametrize('predictive_gradient', ['target', 'context'])
+def test_replay_adds_frame_set_rows_to_training_steps(predictive_gradient):
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=4, frame_set_size=8,
+                                                         aux=AuxLossConfig(predictive_gradient=predictive_gradient)))
     steps = _run(perception, 12)
     assert len(perception.frame_set) == 8  # every transition after the first is offered until full
     assert all(np.isfinite(s.losses['total']) for s in steps[1:])

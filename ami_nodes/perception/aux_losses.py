@@ -2,7 +2,8 @@
 
 Each term is a small pure function of tensors; `AuxLoss` combines the ones whose weight is
 non-zero. Conventions: `features` is the live (1, D) or (B, D) tensor of the current frame and
-carries gradients; everything from the past (`prev_features`, `history`) is detached.
+carries gradients; everything from the past (`prev_features`, `history`) is detached, except the
+predictive term's context when `predictive_gradient` asks it to train the encoder.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from ami_nodes.settings import setting
 ACTION_ONE_HOT_DIM = sum(ACTION_DIMS)
 #: The reconstruction target's side: 84 / 4, the probe's raw-pixel baseline size.
 RECONSTRUCTION_SIZE = 21
+#: Which side of the predictive term trains the encoder (AuxLossConfig.predictive_gradient).
+PREDICTIVE_GRADIENTS = ('target', 'context', 'both')
 
 
 @dataclass
@@ -48,6 +51,17 @@ class AuxLossConfig:
     contrastive_temperature: float = 0.1
     predictor_hidden: int = 128
     head_hidden: int = setting(64, 'Hidden width of the reconstruction decoder and the action classifier', 1, 65536)
+    predictive_gradient: str = setting('target', 'Which features the predictive term trains: the '
+                                       "predicted frame's ('target', seed 003), the previous "
+                                       "frame's ('context': the encoder learns what predicts the "
+                                       'next step, the target stops gradients as in SimSiam and '
+                                       "SPR; one more encoder pass per row) or 'both'",
+                                       choices=PREDICTIVE_GRADIENTS)
+
+    @property
+    def trains_context(self) -> bool:
+        """Whether the previous frame's features must carry gradients."""
+        return bool(self.loss_predictive) and self.predictive_gradient != 'target'
 
 
 class Predictor(nn.Module):
@@ -145,10 +159,12 @@ class AuxLoss(nn.Module):
             self.heads['inverse'] = _mlp(2 * feature_dim, cfg.head_hidden, ACTION_ONE_HOT_DIM)
 
     def predict(self, prev_features: torch.Tensor, action_one_hot: torch.Tensor | None) -> torch.Tensor:
-        """Predicted current features; an unknown action is the all-zero vector."""
+        """Predicted current features; an unknown action is the all-zero vector. The previous
+        features keep their gradients only when `predictive_gradient` trains the context."""
         if action_one_hot is None:
             action_one_hot = prev_features.new_zeros(prev_features.shape[0], ACTION_ONE_HOT_DIM)
-        return self.predictor(prev_features.detach(), action_one_hot)
+        context = prev_features if self.config.trains_context else prev_features.detach()
+        return self.predictor(context, action_one_hot)
 
     def forward(self, features: torch.Tensor, prediction: torch.Tensor | None, prev_features: torch.Tensor,
                 action_magnitude: torch.Tensor | float, history: torch.Tensor,
@@ -168,7 +184,8 @@ class AuxLoss(nn.Module):
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
         if cfg.loss_predictive and prediction is not None:
-            terms['predictive'] = predictive_coding_loss(prediction, features)
+            target = features.detach() if cfg.predictive_gradient == 'context' else features
+            terms['predictive'] = predictive_coding_loss(prediction, target)
         if cfg.loss_coherence:
             terms['coherence'] = coherence_loss(features, prev_features, action_magnitude)
         if (cfg.loss_variance or cfg.loss_covariance) and history.shape[0] + features.shape[0] >= 2:

@@ -189,7 +189,9 @@ class OnlinePerception:
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Aux loss of the live transition (row 0), plus replayed rows when `replay` and the
         frame set is full enough; offers the live transition to the frame set."""
-        prev = self._history[-1]
+        train_context = self.config.aux.trains_context and features.requires_grad
+        prev = (self.encoder(self._batch(self._prev_frame[None]))
+                if train_context and self._prev_frame is not None else self._history[-1])
         history = torch.cat(list(self._history), dim=0)
         actions, magnitudes = self._encode_actions([prev_action])
         images = images if 'decoder' in self.aux.heads else None  # the live frame's tensor, from step()
@@ -197,7 +199,8 @@ class OnlinePerception:
         if replay and self.frame_set is not None and len(self.frame_set) >= self.config.replay_batch:
             indices = self.frame_set.sample(self.config.replay_batch)
             replayed_images = self._batch(self.frame_set.frames[indices])
-            replayed, replayed_prev, replayed_actions, replayed_magnitudes = self._replay_rows(indices, replayed_images)
+            replayed, replayed_prev, replayed_actions, replayed_magnitudes = self._replay_rows(
+                indices, replayed_images, train_context)
             features = torch.cat([features, replayed])
             prev = torch.cat([prev, replayed_prev])
             actions = torch.cat([actions, replayed_actions])
@@ -246,13 +249,13 @@ class OnlinePerception:
         magnitudes = np.array([0.0 if a is None else action_magnitude(a) for a in actions], np.float32)
         return torch.from_numpy(rows).to(self.device), torch.from_numpy(magnitudes).to(self.device)
 
-    def _replay_rows(self, indices: np.ndarray, images: torch.Tensor
+    def _replay_rows(self, indices: np.ndarray, images: torch.Tensor, train_context: bool
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Live features of replayed frames (`images`, their frame_t), detached features of their
-        predecessors, actions."""
+        """Live features of replayed frames (`images`, their frame_t), features of their
+        predecessors (with gradients only when `train_context`), actions."""
         assert self.frame_set is not None
         features = self.encoder(images)
-        with torch.no_grad():
+        with torch.set_grad_enabled(train_context):
             prev = self.encoder(self._batch(self.frame_set.prev_frames[indices]))
         stored = self.frame_set.actions[indices]
         actions, magnitudes = self._encode_actions([None if row[0] == UNKNOWN_ACTION else row for row in stored])
