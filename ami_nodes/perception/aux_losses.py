@@ -63,6 +63,11 @@ class AuxLossConfig:
         """Whether the previous frame's features must carry gradients."""
         return bool(self.loss_predictive) and self.predictive_gradient != 'target'
 
+    @property
+    def trains_target(self) -> bool:
+        """Whether the predicted frame's features carry the predictive term's gradient."""
+        return self.predictive_gradient != 'context'
+
 
 class Predictor(nn.Module):
     """Small MLP: (features_{t-1}, one_hot(action_{t-1})) -> predicted features_t."""
@@ -132,12 +137,18 @@ def action_errors(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
                for i, head in enumerate(logits.split(ACTION_DIMS, dim=-1))) * known
 
 
+def known_action_mean(errors: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """action_errors (B,) averaged over the rows whose action is known (0 when none is)."""
+    return errors.sum() / (actions >= 0).all(dim=-1).sum().clamp(min=1)
+
+
 def inverse_dynamics_loss(logits: torch.Tensor, action_one_hot: torch.Tensor) -> torch.Tensor:
-    """action_errors averaged over the rows whose action is known; here an unknown action is an
-    all-zero one-hot row. action_one_hot: (B, sum(ACTION_DIMS))."""
+    """known_action_mean where an unknown action is an all-zero one-hot row.
+    action_one_hot: (B, sum(ACTION_DIMS))."""
     known = action_one_hot.sum(dim=-1) > 0
     choices = torch.stack([head.argmax(dim=-1) for head in action_one_hot.split(ACTION_DIMS, dim=-1)], dim=-1)
-    return action_errors(logits, torch.where(known[:, None], choices, -1)).sum() / known.sum().clamp(min=1)
+    actions = torch.where(known[:, None], choices, -1)
+    return known_action_mean(action_errors(logits, actions), actions)
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -184,7 +195,7 @@ class AuxLoss(nn.Module):
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
         if cfg.loss_predictive and prediction is not None:
-            target = features.detach() if cfg.predictive_gradient == 'context' else features
+            target = features if cfg.trains_target else features.detach()
             terms['predictive'] = predictive_coding_loss(prediction, target)
         if cfg.loss_coherence:
             terms['coherence'] = coherence_loss(features, prev_features, action_magnitude)

@@ -34,6 +34,7 @@ from ami_nodes.perception.aux_losses import (
     RECONSTRUCTION_SIZE,
     action_errors,
     covariance_loss,
+    known_action_mean,
     reconstruction_errors,
     variance_loss,
 )
@@ -113,8 +114,7 @@ class BatchObjective(nn.Module):
             if actions is None:
                 raise ValueError('inverse_dynamics needs the actions')
             per_row = action_errors(self.expander(torch.cat([first, second], dim=-1)), actions)
-            known = (actions >= 0).all(dim=-1)
-            terms = {'inverse_dynamics': per_row.sum() / known.sum().clamp(min=1),
+            terms = {'inverse_dynamics': known_action_mean(per_row, actions),
                      'variance': variance_loss(first), 'covariance': covariance_loss(first)}
             loss = (terms['inverse_dynamics'] + cfg.spread_variance * terms['variance']
                     + cfg.spread_covariance * terms['covariance'])
