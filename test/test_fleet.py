@@ -48,8 +48,11 @@ def test_two_robots_one_learner(tmp_path):
 
     try:
         assert watcher.spin_until(lambda: bool(common_version()), 150.0), log.read_text()[-4000:]
-        assert watcher.spin_until(lambda: all(int(learner_values(diagnostics).get(
-            f'{r}/accepted', 0)) > 20 for r in ROBOTS), 60.0), learner_values(diagnostics)
+        # wait for the counts asserted below: cmd_vel is best-effort and the watcher's own
+        # subscription may match later than the learner's
+        assert watcher.spin_until(lambda: all(
+            int(learner_values(diagnostics).get(f'{r}/accepted', 0)) > 20 and len(commands[r]) > 20
+            for r in ROBOTS), 60.0), (learner_values(diagnostics), {r: len(c) for r, c in commands.items()})
         values = learner_values(diagnostics)
         status = ami('--namespace', 'fleet', '--robots', '2', 'status')
     finally:
