@@ -8,6 +8,7 @@ from ami_nodes.perception.aux_losses import (
     RECONSTRUCTION_SIZE,
     AuxLoss,
     AuxLossConfig,
+    LinearActionPredictor,
     Predictor,
     coherence_loss,
     contrastive_loss,
@@ -43,6 +44,25 @@ def test_predictive_gradient_picks_which_features_the_predictive_term_trains(mod
     assert (prev.grad is not None and prev.grad.abs().sum() > 0) == context_moves
     assert (features.grad is not None and features.grad.abs().sum() > 0) == target_moves
     assert all(p.grad is not None for p in aux.predictor.parameters())
+
+
+def test_linear_predictor_moves_the_features_by_each_chosen_actions_map():
+    predictor = LinearActionPredictor(8)
+    prev = torch.randn(3, 8)
+    assert torch.equal(predictor(prev, torch.zeros(3, ACTION_ONE_HOT_DIM)), prev)  # unknown action: no change
+    with torch.no_grad():
+        predictor.maps.normal_()
+        predictor.shifts.weight.normal_()
+    action = torch.zeros(3, ACTION_ONE_HOT_DIM)
+    action[:, [1, 4]] = 1.0
+    expected = prev + prev @ (predictor.maps[1] + predictor.maps[4]).T + predictor.shifts.weight[:, [1, 4]].sum(dim=1)
+    assert torch.allclose(predictor(prev, action), expected, atol=1e-5)
+    aux = AuxLoss(8, AuxLossConfig(predictor='linear', loss_coherence=0.0, loss_variance=0.0,
+                                   loss_covariance=0.0, loss_reconstruction=0.0))
+    features = torch.randn(3, 8, requires_grad=True)
+    total, _ = aux(features, aux.predict(prev, action), prev, 0.0, torch.zeros(0, 8))
+    total.backward()
+    assert features.grad.abs().sum() > 0 and aux.predictor.maps.grad[[1, 4]].abs().sum() > 0
 
 
 def test_predictive_coding_is_zero_for_a_perfect_prediction():
@@ -175,3 +195,23 @@ def test_heads_exist_only_for_terms_switched_on():
     assert set(AuxLoss(8).heads) == {'decoder'}
     assert set(AuxLoss(8, AuxLossConfig(loss_reconstruction=1.0, loss_inverse_dynamics=0.5)).heads) == {
         'decoder', 'inverse'}
+    assert set(AuxLoss(8, AuxLossConfig(loss_reconstruction=0.0, projector_hidden=16)).heads) == {'projector'}
+
+
+def test_projector_carries_the_predictive_and_anti_collapse_terms_but_not_the_decoder():
+    aux = AuxLoss(8, AuxLossConfig(loss_coherence=0.0, loss_reconstruction=1.0, projector_hidden=16))
+    history = torch.randn(20, 8)
+    features = torch.randn(4, 8, requires_grad=True)
+    images = torch.rand(4, 3, 84, 84)
+    prediction = aux.predict(history[-4:], None)
+    total, terms = aux(features, prediction, history[-4:], 0.0, history, images=images)
+    embedded = aux.project(features)
+    assert terms['predictive'].item() == pytest.approx(((prediction - embedded) ** 2).mean().item(), rel=1e-5)
+    batch = torch.cat([aux.project(history), embedded])
+    assert terms['variance'].item() == pytest.approx(variance_loss(batch).item(), rel=1e-5)
+    decoded = torch.sigmoid(aux.heads['decoder'](features))
+    target = torch.nn.functional.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
+    assert terms['reconstruction'].item() == pytest.approx(((decoded - target) ** 2).mean().item(), rel=1e-5)
+    total.backward()
+    assert features.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in aux.heads['projector'].parameters())

@@ -130,6 +130,21 @@ def test_state_from_another_shape_is_refused():
     state = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0)).state_dict()
     with pytest.raises(ValueError):
         OnlinePerception(OnlinePerceptionConfig(feature_dim=16, replay_batch=0)).load_state_dict(state)
+    linear = OnlinePerceptionConfig(feature_dim=8, replay_batch=0, aux=AuxLossConfig(predictor='linear'))
+    with pytest.raises(ValueError, match='predictor'):
+        OnlinePerception(linear).load_state_dict(state)
+
+
+def test_projected_state_resumes_with_its_projector():
+    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=4, aux=AuxLossConfig(projector_hidden=16))
+    original = OnlinePerception(config)
+    _run(original, 12)
+    restored = OnlinePerception(copy.deepcopy(config))
+    restored.load_state_dict(original.state_dict())
+    for a, b in zip(original.aux.heads['projector'].parameters(), restored.aux.heads['projector'].parameters()):
+        assert torch.equal(a, b)
+    frame = np.full((84, 84, 3), 90, np.uint8)
+    assert np.array_equal(original.step(frame).features, restored.step(frame).features)
 
 
 def test_preview_and_stats():

@@ -21,6 +21,8 @@ ACTION_ONE_HOT_DIM = sum(ACTION_DIMS)
 RECONSTRUCTION_SIZE = 21
 #: Which side of the predictive term trains the encoder (AuxLossConfig.predictive_gradient).
 PREDICTIVE_GRADIENTS = ('target', 'context', 'both')
+#: The predictor's form (AuxLossConfig.predictor): an MLP, or one linear map per action choice.
+PREDICTORS = ('mlp', 'linear')
 
 
 @dataclass
@@ -50,7 +52,16 @@ class AuxLossConfig:
     contrastive_gap: int = 10
     contrastive_temperature: float = 0.1
     predictor_hidden: int = 128
+    predictor: str = setting('mlp', "The predictive term's predictor: an MLP on (f_{t-1}, action) "
+                             "('mlp', seed 003) or f_{t-1} moved by a linear map per action "
+                             "choice ('linear': actions must act on the features as linear maps, "
+                             'so what they change, the pose, is laid out linearly)', choices=PREDICTORS)
     head_hidden: int = setting(64, 'Hidden width of the reconstruction decoder and the action classifier', 1, 65536)
+    projector_hidden: int = setting(0, 'Hidden width of an MLP projector between the published '
+                                    'features and the predictive, coherence, variance, covariance '
+                                    'and contrastive terms (0: none, the terms shape the features '
+                                    'themselves, seed 003); the reconstruction and inverse-dynamics '
+                                    'heads always read the features', 0, 65536)
     predictive_gradient: str = setting('target', 'Which features the predictive term trains: the '
                                        "predicted frame's ('target', seed 003), the previous "
                                        "frame's ('context': the encoder learns what predicts the "
@@ -80,6 +91,21 @@ class Predictor(nn.Module):
     def forward(self, prev_features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         # Residual form: "nothing changes" is the easy default, the MLP learns the change.
         return prev_features + self.net(torch.cat([prev_features, action], dim=-1))
+
+
+class LinearActionPredictor(nn.Module):
+    """f_{t-1} + sum over the action's one-hot entries of (M_k f_{t-1} + b_k): each action choice
+    moves the features by a linear map of its own. The maps start at zero ("nothing changes")."""
+
+    def __init__(self, feature_dim: int, action_dim: int = ACTION_ONE_HOT_DIM) -> None:
+        super().__init__()
+        self.maps = nn.Parameter(torch.zeros(action_dim, feature_dim, feature_dim))
+        self.shifts = nn.Linear(action_dim, feature_dim, bias=False)
+        nn.init.zeros_(self.shifts.weight)
+
+    def forward(self, prev_features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        moved = torch.einsum('ba,ade,be->bd', action, self.maps, prev_features)
+        return prev_features + moved + self.shifts(action)
 
 
 def predictive_coding_loss(prediction: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -162,20 +188,29 @@ class AuxLoss(nn.Module):
     def __init__(self, feature_dim: int, config: AuxLossConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or AuxLossConfig()
-        self.predictor = Predictor(feature_dim, hidden=cfg.predictor_hidden)
+        self.predictor = (Predictor(feature_dim, hidden=cfg.predictor_hidden) if cfg.predictor == 'mlp'
+                          else LinearActionPredictor(feature_dim))
         self.heads = nn.ModuleDict()
+        if cfg.projector_hidden > 0:
+            self.heads['projector'] = _mlp(feature_dim, cfg.projector_hidden, feature_dim)
         if cfg.loss_reconstruction > 0:
             self.heads['decoder'] = _mlp(feature_dim, cfg.head_hidden, 3 * RECONSTRUCTION_SIZE ** 2)
         if cfg.loss_inverse_dynamics > 0:
             self.heads['inverse'] = _mlp(2 * feature_dim, cfg.head_hidden, ACTION_ONE_HOT_DIM)
 
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """The space the predictive and anti-collapse terms act in: the projector's output when
+        there is one (the published features then keep what those terms would squeeze out, as
+        behind SimCLR's and VICReg's projectors), else the features themselves."""
+        return self.heads['projector'](features) if 'projector' in self.heads else features
+
     def predict(self, prev_features: torch.Tensor, action_one_hot: torch.Tensor | None) -> torch.Tensor:
-        """Predicted current features; an unknown action is the all-zero vector. The previous
-        features keep their gradients only when `predictive_gradient` trains the context."""
+        """Predicted current features, projected; an unknown action is the all-zero vector. The
+        previous features keep their gradients only when `predictive_gradient` trains the context."""
         if action_one_hot is None:
             action_one_hot = prev_features.new_zeros(prev_features.shape[0], ACTION_ONE_HOT_DIM)
         context = prev_features if self.config.trains_context else prev_features.detach()
-        return self.predictor(context, action_one_hot)
+        return self.predictor(self.project(context), action_one_hot)
 
     def forward(self, features: torch.Tensor, prediction: torch.Tensor | None, prev_features: torch.Tensor,
                 action_magnitude: torch.Tensor | float, history: torch.Tensor,
@@ -194,20 +229,23 @@ class AuxLoss(nn.Module):
         """
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
+        embedded = self.project(features)
         if cfg.loss_predictive and prediction is not None:
-            target = features if cfg.trains_target else features.detach()
+            target = embedded if cfg.trains_target else embedded.detach()
             terms['predictive'] = predictive_coding_loss(prediction, target)
         if cfg.loss_coherence:
-            terms['coherence'] = coherence_loss(features, prev_features, action_magnitude)
+            terms['coherence'] = coherence_loss(embedded, self.project(prev_features.detach()), action_magnitude)
+        with torch.no_grad():
+            history = self.project(history)
         if (cfg.loss_variance or cfg.loss_covariance) and history.shape[0] + features.shape[0] >= 2:
-            batch = torch.cat([history.detach(), features], dim=0)
+            batch = torch.cat([history.detach(), embedded], dim=0)
             if cfg.loss_variance:
                 terms['variance'] = variance_loss(batch, cfg.variance_target)
             if cfg.loss_covariance:
                 terms['covariance'] = covariance_loss(batch)
         if cfg.loss_contrastive and history.shape[0] > cfg.contrastive_gap:
             negatives = history[:-cfg.contrastive_gap]
-            terms['contrastive'] = contrastive_loss(features[:1], history[-1:], negatives, cfg.contrastive_temperature)
+            terms['contrastive'] = contrastive_loss(embedded[:1], history[-1:], negatives, cfg.contrastive_temperature)
         if cfg.loss_reconstruction and 'decoder' in self.heads and images is not None:
             terms['reconstruction'] = reconstruction_errors(self.heads['decoder'](features), images).mean()
         if cfg.loss_inverse_dynamics and 'inverse' in self.heads and action_one_hot is not None:

@@ -122,7 +122,7 @@ class OnlinePerception:
         self._since_train = 0
         self._history: deque[torch.Tensor] = deque(maxlen=cfg.history_size)
         self._published: deque[np.ndarray] = deque(maxlen=cfg.stats_window)
-        self._last_features: np.ndarray | None = None
+        self._last_target: np.ndarray | None = None
         self._last_prediction: np.ndarray | None = None
         self._prev_frame: np.ndarray | None = None
         self.frame_set = (FrameSet(cfg.frame_set_size, cfg.image_size, cfg.seed, cfg.replay_policy)
@@ -174,7 +174,6 @@ class OnlinePerception:
         self._history.append(live)
         self._prev_frame = frame
         self._published.append(out)
-        self._last_features = live[0].cpu().numpy()
         self.frames += 1
         losses = {name: float(value) for name, value in terms.items()}
         if total is not None:
@@ -208,9 +207,12 @@ class OnlinePerception:
             images = None if images is None else torch.cat([images, replayed_images])
         prediction = self.aux.predict(prev, actions) if self.config.aux.loss_predictive else None
         total, terms = self.aux(features, prediction, prev, magnitudes, history, images, actions)
-        errors = ((prev if prediction is None else prediction) - features).detach().pow(2).mean(dim=-1).cpu().numpy()
-        if prediction is not None:
-            self._last_prediction = prediction[0].detach().cpu().numpy()
+        with torch.no_grad():  # in the space the predictor works in: the projector's, if any
+            target = self.aux.project(features.detach())
+            guess = self.aux.project(prev.detach()) if prediction is None else prediction.detach()
+            errors = (guess - target).pow(2).mean(dim=-1).cpu().numpy()
+        self._last_target = target[0].cpu().numpy()
+        self._last_prediction = None if prediction is None else prediction[0].detach().cpu().numpy()
         if self.frame_set is not None:
             embeddings = features.detach().cpu().numpy()
             if indices is not None:
@@ -293,8 +295,9 @@ class OnlinePerception:
         return feature_summary(np.stack(window) if window else np.zeros((0, self.config.feature_dim)))
 
     def preview_image(self, frame: np.ndarray) -> np.ndarray:
-        """Frame beside heat strips of f_t, the predictor's f_t and their error (HxWx3 uint8)."""
-        return render_preview(frame, self._last_features, self._last_prediction)
+        """Frame beside heat strips of f_t, the predictor's f_t and their error (HxWx3 uint8), in
+        the space the predictor works in (the projector's, when there is one)."""
+        return render_preview(frame, self._last_target, self._last_prediction)
 
     def update_setting(self, name: str, value: float | int) -> None:
         """Apply a changed live setting (or `budget_s`) from the next frame on."""
@@ -371,6 +374,9 @@ class OnlinePerception:
             if saved.get(key, default) != getattr(self.config, key):
                 raise ValueError(f'state has {key}={saved.get(key, default)}, this perception has '
                                  f'{getattr(self.config, key)}')
+        saved_predictor = saved.get('aux', {}).get('predictor', 'mlp')
+        if saved_predictor != self.config.aux.predictor:
+            raise ValueError(f'state has predictor={saved_predictor}, this perception has {self.config.aux.predictor}')
         self.encoder.load_state_dict(state['encoder'])
         self.aux.predictor.load_state_dict(state['predictor'])
         heads_match = self._load_heads(state.get('aux_heads') or {})
