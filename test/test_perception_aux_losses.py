@@ -215,3 +215,17 @@ def test_projector_carries_the_predictive_and_anti_collapse_terms_but_not_the_de
     total.backward()
     assert features.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in aux.heads['projector'].parameters())
+
+
+def test_with_context_the_previous_rows_carry_every_term_and_the_frames_features_none():
+    aux = AuxLoss(8, AuxLossConfig(predictive_gradient='context', loss_reconstruction=1.0))
+    prev = torch.randn(4, 8, requires_grad=True)
+    features = torch.randn(4, 8, requires_grad=True)
+    images = torch.rand(4, 3, 84, 84)
+    total, terms = aux(features, aux.predict(prev, None), prev, 0.0, torch.randn(10, 8), images=images)
+    assert {'predictive', 'coherence', 'variance', 'covariance', 'reconstruction'} <= set(terms)
+    decoded = torch.sigmoid(aux.heads['decoder'](prev))
+    target = torch.nn.functional.adaptive_avg_pool2d(images, RECONSTRUCTION_SIZE).flatten(1)
+    assert terms['reconstruction'].item() == pytest.approx(((decoded - target) ** 2).mean().item(), rel=1e-5)
+    total.backward()
+    assert features.grad is None and prev.grad.abs().sum() > 0

@@ -200,6 +200,23 @@ def test_replay_adds_frame_set_rows_to_training_steps(predictive_gradient):
     assert np.isfinite(perception.step(np.zeros((84, 84, 3), np.uint8), None).losses['total'])
 
 
+@pytest.mark.parametrize('predictive_gradient, live_with_grad, rows_with_grad', [
+    ('target', 1, 1 + 4), ('context', 0, 1 + 4), ('both', 1, 2 * (1 + 4))])
+def test_context_training_encodes_as_many_images_with_gradients_as_target(
+        predictive_gradient, live_with_grad, rows_with_grad):
+    perception = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=4, frame_set_size=8,
+                                                         aux=AuxLossConfig(predictive_gradient=predictive_gradient)))
+    _run(perception, 10)  # the frame set holds enough to replay
+    encoded: list[tuple[int, bool]] = []
+    perception.encoder.register_forward_hook(lambda _m, inputs, _o: encoded.append(
+        (inputs[0].shape[0], torch.is_grad_enabled())))
+    published_with_grad = []
+    step = perception.step(np.full((84, 84, 3), 60, np.uint8), (1, 0, 0, 0, 0),
+                           on_features=lambda _f: published_with_grad.append(encoded[0][1]))
+    assert step.trained and published_with_grad == [bool(live_with_grad)]
+    assert sum(rows for rows, grad in encoded if grad) == rows_with_grad
+
+
 def test_learning_rate_is_held_then_decays_as_inverse_square_root_down_to_its_floor():
     config = OnlinePerceptionConfig(feature_dim=8, replay_batch=0, learning_rate=4e-4, lr_decay_steps=10,
                                     min_learning_rate=1e-4)

@@ -2,8 +2,9 @@
 
 Each term is a small pure function of tensors; `AuxLoss` combines the ones whose weight is
 non-zero. Conventions: `features` is the live (1, D) or (B, D) tensor of the current frame and
-carries gradients; everything from the past (`prev_features`, `history`) is detached, except the
-predictive term's context when `predictive_gradient` asks it to train the encoder.
+carries gradients; everything from the past (`prev_features`, `history`) is detached. With
+`predictive_gradient: context` it is the other way round for the rows: `prev_features` carry
+the gradients and `features` are the stop-gradient target (`both`: the two carry them).
 """
 from __future__ import annotations
 
@@ -78,6 +79,13 @@ class AuxLossConfig:
     def trains_target(self) -> bool:
         """Whether the predicted frame's features carry the predictive term's gradient."""
         return self.predictive_gradient != 'context'
+
+    @property
+    def context_rows_train(self) -> bool:
+        """Whether f_{t-1}, not f_t, carries every term's gradient: when only the context side
+        of the predictive term trains, f_t is a pure target and needs no gradients, so a
+        training step encodes as many images with gradients as with `target`."""
+        return self.trains_context and not self.trains_target
 
 
 class Predictor(nn.Module):
@@ -221,24 +229,27 @@ class AuxLoss(nn.Module):
         features (B, D) live; row 0 is the frame that just arrived, any further rows are replayed
         transitions. prediction: `predict(prev_features, action)` or None when the predictive term
         is off. action_magnitude: scalar or (B,). history: (N, D) detached recent features of the
-        live stream, oldest first, the newest being row 0's features_{t-1}. The variance and
-        covariance terms see history and features together; the contrastive term only row 0.
-        images (B, 3, H, W) in [0, 1], each row's frame_t, feed the reconstruction term;
-        action_one_hot (B, sum(ACTION_DIMS)) the inverse-dynamics term; either term is skipped
-        without them.
+        live stream, oldest first, the newest being row 0's features_{t-1}. The trained rows are
+        `features`, or `prev_features` when `context_rows_train`: the coherence, variance,
+        covariance, reconstruction terms act on them (variance and covariance with history), the
+        contrastive term on row 0 of `features`. images (B, 3, H, W) in [0, 1], each trained
+        row's frame, feed the reconstruction term; action_one_hot (B, sum(ACTION_DIMS)) the
+        inverse-dynamics term; either term is skipped without them.
         """
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
         embedded = self.project(features)
+        rows, others = (prev_features, features) if cfg.context_rows_train else (features, prev_features)
+        embedded_rows = self.project(rows) if cfg.context_rows_train else embedded
         if cfg.loss_predictive and prediction is not None:
             target = embedded if cfg.trains_target else embedded.detach()
             terms['predictive'] = predictive_coding_loss(prediction, target)
         if cfg.loss_coherence:
-            terms['coherence'] = coherence_loss(embedded, self.project(prev_features.detach()), action_magnitude)
+            terms['coherence'] = coherence_loss(embedded_rows, self.project(others.detach()), action_magnitude)
         with torch.no_grad():
             history = self.project(history)
         if (cfg.loss_variance or cfg.loss_covariance) and history.shape[0] + features.shape[0] >= 2:
-            batch = torch.cat([history.detach(), embedded], dim=0)
+            batch = torch.cat([history.detach(), embedded_rows], dim=0)
             if cfg.loss_variance:
                 terms['variance'] = variance_loss(batch, cfg.variance_target)
             if cfg.loss_covariance:
@@ -247,9 +258,10 @@ class AuxLoss(nn.Module):
             negatives = history[:-cfg.contrastive_gap]
             terms['contrastive'] = contrastive_loss(embedded[:1], history[-1:], negatives, cfg.contrastive_temperature)
         if cfg.loss_reconstruction and 'decoder' in self.heads and images is not None:
-            terms['reconstruction'] = reconstruction_errors(self.heads['decoder'](features), images).mean()
+            terms['reconstruction'] = reconstruction_errors(self.heads['decoder'](rows), images).mean()
         if cfg.loss_inverse_dynamics and 'inverse' in self.heads and action_one_hot is not None:
-            logits = self.heads['inverse'](torch.cat([features, prev_features.detach()], dim=-1))
+            context = prev_features if cfg.trains_context else prev_features.detach()
+            logits = self.heads['inverse'](torch.cat([features, context], dim=-1))
             terms['inverse_dynamics'] = inverse_dynamics_loss(logits, action_one_hot)
         weights = {'predictive': cfg.loss_predictive, 'coherence': cfg.loss_coherence,
                    'variance': cfg.loss_variance, 'covariance': cfg.loss_covariance,

@@ -143,7 +143,7 @@ class OnlinePerception:
         self._since_train += 1
         has_prev = len(self._history) > 0
         trained = has_prev and self._since_train >= self.train_every
-        with torch.set_grad_enabled(trained and self.objective is None):
+        with torch.set_grad_enabled(trained and self.objective is None and not self.config.aux.context_rows_train):
             features = self.encoder(images)
         live = features.detach()
         published = live
@@ -155,7 +155,7 @@ class OnlinePerception:
             on_features(out)
         if trained:
             self._since_train = 0
-            total, terms = (self._loss(features, images, frame, prev_action, replay=True)
+            total, terms = (self._loss(features, images, frame, prev_action, training=True)
                             if self.objective is None else self._batch_loss(frame, prev_action))
             trained = total is not None
         if trained:
@@ -170,7 +170,7 @@ class OnlinePerception:
             total, terms = None, {}
         else:
             with torch.no_grad():
-                total, terms = self._loss(live, images, frame, prev_action, replay=False) if has_prev else (None, {})
+                total, terms = self._loss(live, images, frame, prev_action, training=False) if has_prev else (None, {})
         self._history.append(live)
         self._prev_frame = frame
         self._published.append(out)
@@ -184,29 +184,30 @@ class OnlinePerception:
         return PerceptionStep(out, losses, trained, elapsed, self.train_every)
 
     def _loss(self, features: torch.Tensor, images: torch.Tensor, frame: np.ndarray,
-              prev_action: Sequence[int] | None, replay: bool
+              prev_action: Sequence[int] | None, training: bool
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Aux loss of the live transition (row 0), plus replayed rows when `replay` and the
+        """Aux loss of the live transition (row 0), plus replayed rows when `training` and the
         frame set is full enough; offers the live transition to the frame set."""
-        train_context = self.config.aux.trains_context and features.requires_grad
-        prev = (self.encoder(self._batch(self._prev_frame[None]))
-                if train_context and self._prev_frame is not None else self._history[-1])
+        aux = self.config.aux
+        prev_images = self._batch(self._prev_frame[None]) if self._prev_frame is not None else None
+        train_context = training and aux.trains_context and prev_images is not None
+        prev = self.encoder(prev_images) if train_context else self._history[-1]
         history = torch.cat(list(self._history), dim=0)
         actions, magnitudes = self._encode_actions([prev_action])
-        images = images if 'decoder' in self.aux.heads else None  # the live frame's tensor, from step()
+        # The trained rows' frames (the live frame's tensor is step()'s), for the decoder only.
+        row_images = (prev_images if aux.context_rows_train else images) if 'decoder' in self.aux.heads else None
         indices = None
-        if replay and self.frame_set is not None and len(self.frame_set) >= self.config.replay_batch:
+        if training and self.frame_set is not None and len(self.frame_set) >= self.config.replay_batch:
             indices = self.frame_set.sample(self.config.replay_batch)
-            replayed_images = self._batch(self.frame_set.frames[indices])
-            replayed, replayed_prev, replayed_actions, replayed_magnitudes = self._replay_rows(
-                indices, replayed_images, train_context)
+            replayed, replayed_prev, replayed_row_images, replayed_actions, replayed_magnitudes = \
+                self._replay_rows(indices)
             features = torch.cat([features, replayed])
             prev = torch.cat([prev, replayed_prev])
             actions = torch.cat([actions, replayed_actions])
             magnitudes = torch.cat([magnitudes, replayed_magnitudes])
-            images = None if images is None else torch.cat([images, replayed_images])
+            row_images = None if row_images is None else torch.cat([row_images, replayed_row_images])
         prediction = self.aux.predict(prev, actions) if self.config.aux.loss_predictive else None
-        total, terms = self.aux(features, prediction, prev, magnitudes, history, images, actions)
+        total, terms = self.aux(features, prediction, prev, magnitudes, history, row_images, actions)
         with torch.no_grad():  # in the space the predictor works in: the projector's, if any
             target = self.aux.project(features.detach())
             guess = self.aux.project(prev.detach()) if prediction is None else prediction.detach()
@@ -251,17 +252,21 @@ class OnlinePerception:
         magnitudes = np.array([0.0 if a is None else action_magnitude(a) for a in actions], np.float32)
         return torch.from_numpy(rows).to(self.device), torch.from_numpy(magnitudes).to(self.device)
 
-    def _replay_rows(self, indices: np.ndarray, images: torch.Tensor, train_context: bool
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Live features of replayed frames (`images`, their frame_t), features of their
-        predecessors (with gradients only when `train_context`), actions."""
+    def _replay_rows(self, indices: np.ndarray
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features of the replayed frames and of their predecessors, each side with gradients
+        only when `predictive_gradient` trains it; the trained rows' images; actions."""
         assert self.frame_set is not None
-        features = self.encoder(images)
-        with torch.set_grad_enabled(train_context):
-            prev = self.encoder(self._batch(self.frame_set.prev_frames[indices]))
+        aux = self.config.aux
+        images = self._batch(self.frame_set.frames[indices])
+        prev_images = self._batch(self.frame_set.prev_frames[indices])
+        with torch.set_grad_enabled(not aux.context_rows_train):
+            features = self.encoder(images)
+        with torch.set_grad_enabled(aux.trains_context):
+            prev = self.encoder(prev_images)
         stored = self.frame_set.actions[indices]
         actions, magnitudes = self._encode_actions([None if row[0] == UNKNOWN_ACTION else row for row in stored])
-        return features, prev, actions, magnitudes
+        return features, prev, prev_images if aux.context_rows_train else images, actions, magnitudes
 
     def _batch(self, frames: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
