@@ -57,8 +57,8 @@ def test_linear_predictor_moves_the_features_by_each_chosen_actions_map():
     action[:, [1, 4]] = 1.0
     expected = prev + prev @ (predictor.maps[1] + predictor.maps[4]).T + predictor.shifts.weight[:, [1, 4]].sum(dim=1)
     assert torch.allclose(predictor(prev, action), expected, atol=1e-5)
-    aux = AuxLoss(8, AuxLossConfig(predictor='linear', loss_coherence=0.0, loss_variance=0.0,
-                                   loss_covariance=0.0, loss_reconstruction=0.0))
+    aux = AuxLoss(8, AuxLossConfig(predictor='linear', predictive_gradient='target', loss_coherence=0.0,
+                                   loss_variance=0.0, loss_covariance=0.0, loss_reconstruction=0.0))
     features = torch.randn(3, 8, requires_grad=True)
     total, _ = aux(features, aux.predict(prev, action), prev, 0.0, torch.zeros(0, 8))
     total.backward()
@@ -199,7 +199,8 @@ def test_heads_exist_only_for_terms_switched_on():
 
 
 def test_projector_carries_the_predictive_and_anti_collapse_terms_but_not_the_decoder():
-    aux = AuxLoss(8, AuxLossConfig(loss_coherence=0.0, loss_reconstruction=1.0, projector_hidden=16))
+    aux = AuxLoss(8, AuxLossConfig(predictive_gradient='target', loss_coherence=0.0, loss_reconstruction=1.0,
+                                   projector_hidden=16))
     history = torch.randn(20, 8)
     features = torch.randn(4, 8, requires_grad=True)
     images = torch.rand(4, 3, 84, 84)

@@ -130,9 +130,18 @@ def test_state_from_another_shape_is_refused():
     state = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0)).state_dict()
     with pytest.raises(ValueError):
         OnlinePerception(OnlinePerceptionConfig(feature_dim=16, replay_batch=0)).load_state_dict(state)
-    linear = OnlinePerceptionConfig(feature_dim=8, replay_batch=0, aux=AuxLossConfig(predictor='linear'))
-    with pytest.raises(ValueError, match='predictor'):
-        OnlinePerception(linear).load_state_dict(state)
+
+
+def test_state_saved_with_the_other_predictor_resumes_its_encoder_with_a_new_predictor():
+    mlp = OnlinePerceptionConfig(feature_dim=8, replay_batch=0, aux=AuxLossConfig(predictor='mlp'))
+    original = OnlinePerception(mlp)
+    _run(original, 6)
+    linear = OnlinePerception(OnlinePerceptionConfig(feature_dim=8, replay_batch=0,
+                                                     aux=AuxLossConfig(predictor='linear')))
+    linear.load_state_dict(original.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(original.encoder.parameters(), linear.encoder.parameters()))
+    assert not linear.aux.predictor.maps.any() and linear.frames == original.frames
+    assert np.isfinite(linear.step(np.full((84, 84, 3), 90, np.uint8), (1, 0, 0, 0, 0)).losses['total'])
 
 
 def test_projected_state_resumes_with_its_projector():

@@ -53,22 +53,22 @@ class AuxLossConfig:
     contrastive_gap: int = 10
     contrastive_temperature: float = 0.1
     predictor_hidden: int = 128
-    predictor: str = setting('mlp', "The predictive term's predictor: an MLP on (f_{t-1}, action) "
-                             "('mlp', seed 003) or f_{t-1} moved by a linear map per action "
-                             "choice ('linear': actions must act on the features as linear maps, "
-                             'so what they change, the pose, is laid out linearly)', choices=PREDICTORS)
+    predictor: str = setting('linear', "The predictive term's predictor: f_{t-1} moved by a linear "
+                             "map per action choice ('linear': actions must act on the features "
+                             "as linear maps) or an MLP on (f_{t-1}, action) ('mlp', seed 003)",
+                             choices=PREDICTORS)
     head_hidden: int = setting(64, 'Hidden width of the reconstruction decoder and the action classifier', 1, 65536)
     projector_hidden: int = setting(0, 'Hidden width of an MLP projector between the published '
                                     'features and the predictive, coherence, variance, covariance '
                                     'and contrastive terms (0: none, the terms shape the features '
                                     'themselves, seed 003); the reconstruction and inverse-dynamics '
                                     'heads always read the features', 0, 65536)
-    predictive_gradient: str = setting('target', 'Which features the predictive term trains: the '
-                                       "predicted frame's ('target', seed 003), the previous "
-                                       "frame's ('context': the encoder learns what predicts the "
-                                       'next step, the target stops gradients as in SimSiam and '
-                                       "SPR; one more encoder pass per row) or 'both'",
-                                       choices=PREDICTIVE_GRADIENTS)
+    predictive_gradient: str = setting('context', 'Which features the predictive term trains: the '
+                                       "previous frame's ('context': the encoder learns what "
+                                       'predicts the next step; those features carry every term '
+                                       'and the target stops gradients, as in SimSiam and SPR), '
+                                       "the predicted frame's ('target', seed 003) or 'both' (one "
+                                       'more encoder pass per row)', choices=PREDICTIVE_GRADIENTS)
 
     @property
     def trains_context(self) -> bool:

@@ -379,12 +379,13 @@ class OnlinePerception:
             if saved.get(key, default) != getattr(self.config, key):
                 raise ValueError(f'state has {key}={saved.get(key, default)}, this perception has '
                                  f'{getattr(self.config, key)}')
-        saved_predictor = saved.get('aux', {}).get('predictor', 'mlp')
-        if saved_predictor != self.config.aux.predictor:
-            raise ValueError(f'state has predictor={saved_predictor}, this perception has {self.config.aux.predictor}')
         self.encoder.load_state_dict(state['encoder'])
-        self.aux.predictor.load_state_dict(state['predictor'])
-        heads_match = self._load_heads(state.get('aux_heads') or {})
+        # A state saved with the other predictor form (the default was 'mlp') keeps its encoder
+        # and heads; the predictor starts at init, like a head switched on.
+        predictor_matches = saved.get('aux', {}).get('predictor', 'mlp') == self.config.aux.predictor
+        if predictor_matches:
+            self.aux.predictor.load_state_dict(state['predictor'])
+        heads_match = self._load_heads(state.get('aux_heads') or {}) and predictor_matches
         if self.objective is not None and state.get('objective'):
             self.objective.load_state_dict(state['objective'])
         if self.ema_encoder is not None:
