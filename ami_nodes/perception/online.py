@@ -1,7 +1,9 @@
 """The encoder that trains itself on the live stream, one frame at a time (seed 003).
 
-Per frame: forward WITH gradients -> auxiliary loss against the previous step -> backward ->
-optimizer step -> publish the detached features. Training happens every `train_every` frames
+Per frame: forward -> publish the detached features -> auxiliary loss against the previous step
+(with the default `predictive_gradient: context` the previous frame is encoded again with
+gradients and the live forward needs none; with `target` the live forward carries them) ->
+backward -> optimizer step. Training happens every `train_every` frames
 (fixed, or chosen by `BudgetController` to fit `budget_s`); the other frames run forward only.
 Nothing here imports rclpy: the ROS node wraps this class.
 """
