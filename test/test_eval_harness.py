@@ -108,6 +108,7 @@ def test_downstream_reward_per_minute_and_its_summary():
                              'window_minutes': [5.0, 15.0], 'minutes': 15.0,
                              'reward_per_minute': {'online': [6.0, 4.0], 'frozen': [1.0, 1.0]}})
     assert '| online | 5.000 |' in text and '| frozen | 1.000 | ±0.000 |' in text
+    assert 'Paired difference online - frozen: +4.000 ±' in text and 'online ahead on 2 of 2 seeds' in text
 
 
 def test_the_oracle_reward_pays_the_cells_each_step_found_first():
@@ -150,6 +151,26 @@ def test_the_target_task_pays_the_learner_each_touch(train_perception):
     assert (result['perception_train_steps'] > 0) == train_perception
     with pytest.raises(ValueError, match='choose one'):
         harness.run(harness.HarnessConfig(policy='curious', targets=8, oracle_reward=True, minutes=0.01))
+
+
+def test_branching_q_is_paid_each_touch_and_trains_from_replay():
+    """The replay Q-learner in the harness: a decision every 5 ticks, paid the touches since the
+    last one; after its warm-up it trains at every decision."""
+    config = harness.HarnessConfig(policy='branching_q', seed=0, minutes=1.0, layout='classic', targets=8,
+                                   action_repeat=5)
+    result = harness.run(config)
+    assert result['touches'] > 0
+    assert result['touches'] - 1 <= result['extrinsic_reward_paid'] <= result['touches']
+    decisions = 1.0 * 60 * 20 // 5
+    warmup = config.branching_q.warmup_decisions
+    assert result['updates'] == (decisions - warmup) * config.branching_q.updates_per_decision
+    assert harness.run(config)['touches'] == result['touches']   # deterministic under the seed
+
+
+def test_downstream_runs_the_replay_learner_only_in_the_harness(tmp_path):
+    from ami_nodes.eval import downstream
+    with pytest.raises(SystemExit):
+        downstream.main(['--learner', 'branching_q', '--out', str(tmp_path)])
 
 
 def test_downstream_runs_its_protocol_in_the_harness(tmp_path):

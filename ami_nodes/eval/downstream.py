@@ -12,6 +12,8 @@ reward_scale / window length.
 `--side-by-side` runs a seed's two modes at once in two ROS domains. `--harness` runs the same
 protocol in the in-process harness (ami_nodes.eval.harness, simulated time, no ROS) with the
 task config's layout and learner weights: fast evidence to rank settings, not the live system's.
+There, `--learner branching_q` swaps the PPO learner for factored Q-learning from replay
+(learning/branching_q.py), one decision every `--decision-ticks` ticks.
 """
 from __future__ import annotations
 
@@ -62,15 +64,18 @@ def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, d
     return {'mode': mode, 'seed': seed, 'exit_code': code, 'cumulative_reward': curve}
 
 
-def run_in_harness(mode: str, seed: int, minutes: float, targets: int, learner: dict | None = None) -> dict:
+def run_in_harness(mode: str, seed: int, minutes: float, targets: int, learner: dict | None = None,
+                   policy: str = 'curious', decision_ticks: int = 1) -> dict:
     """The same run in the in-process harness: the task config's world layout, learner reward
-    weights and reward scale; simulated time."""
+    weights and reward scale; simulated time. `policy` is the harness's learner (`curious`:
+    PPO; `branching_q`), deciding every `decision_ticks` ticks."""
     from ami_nodes.eval import harness
     from ami_nodes.learning.learner import LearnerConfig
     task = yaml.safe_load((system.share_dir() / 'config' / TASK_CONFIG).read_text())
     weights = task['learner_node']['ros__parameters'] | (learner or {})
     result = harness.run(harness.HarnessConfig(
-        policy='curious', seed=seed, minutes=minutes, targets=targets, train_perception=MODES[mode],
+        policy=policy, seed=seed, minutes=minutes, targets=targets, train_perception=MODES[mode],
+        action_repeat=decision_ticks,
         layout=task[system.WORLD_SECTION]['ros__parameters']['layout'],
         learner=LearnerConfig(**{k: weights[k] for k in ('intrinsic_weight', 'extrinsic_weight', 'intrinsic_reward')})))
     scale = task['osc_bridge_node']['ros__parameters']['reward_scale']
@@ -122,7 +127,11 @@ def summary_markdown(report: dict) -> str:
     for mode, values in report['reward_per_minute'].items():
         mean, half = mean_and_interval(values)
         lines.append(f"| {mode} | {mean:.3f} | ±{half:.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
-    lines += ['', '![cumulative reward](reward.png)', '']
+    online, frozen = (report['reward_per_minute'][mode] for mode in MODES)
+    mean, half = mean_and_interval([a - b for a, b in zip(online, frozen)])
+    lines += ['', f'Paired difference online - frozen: {mean:+.3f} ± {half:.3f} (95 % t interval); '
+              f'online ahead on {sum(a > b for a, b in zip(online, frozen))} of {len(online)} seeds.',
+              '', '![cumulative reward](reward.png)', '']
     return '\n'.join(lines)
 
 
@@ -143,19 +152,27 @@ def main(argv: list[str] | None = None) -> dict:
                              'the wall time, and both modes share the same CPU contention')
     parser.add_argument('--harness', action='store_true',
                         help='run in the in-process harness (simulated time, no ROS), not the live system')
+    parser.add_argument('--learner', choices=('ppo', 'branching_q'), default='ppo',
+                        help="harness only: the learner (ppo: learner_node's; branching_q: "
+                             'factored Q-learning from replay)')
+    parser.add_argument('--decision-ticks', type=int, default=5,
+                        help='harness, branching_q: ticks between decisions (5 = 0.25 s at 20 Hz)')
     parser.add_argument('--domain', type=int, default=int(os.environ.get('ROS_DOMAIN_ID', 0)),
                         help='ROS domain of the first run (side by side: and the next)')
     args = parser.parse_args(argv)
     if not 0 <= args.window[0] < args.window[1] <= args.minutes:
         parser.error('--window must lie within [0, --minutes]')
+    if args.learner != 'ppo' and not args.harness:
+        parser.error('--learner branching_q runs only in the harness (--harness)')
+    policy, decision_ticks = ('curious', 1) if args.learner == 'ppo' else ('branching_q', args.decision_ticks)
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     learner = {} if args.intrinsic_weight is None else {'intrinsic_weight': args.intrinsic_weight}
     for seed in args.seeds:
         if args.harness:
             with ProcessPoolExecutor(len(MODES) if args.side_by_side else 1) as pool:
-                futures = [pool.submit(run_in_harness, mode, seed, args.minutes, args.targets, learner)
-                           for mode in MODES]
+                futures = [pool.submit(run_in_harness, mode, seed, args.minutes, args.targets, learner,
+                                       policy, decision_ticks) for mode in MODES]
                 runs += [future.result() for future in futures]
             continue
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
@@ -167,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
             runs += [run_one(*job) for job in jobs]
     report = {
         'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-        'smoke': args.smoke, 'harness': args.harness,
+        'smoke': args.smoke, 'harness': args.harness, 'learner': args.learner,
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
         'learner_overrides': learner,
         'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))

@@ -5,10 +5,12 @@ does, the online perception encoder encodes (and trains every `perception_train_
 frames), the policy acts, the action becomes cmd_vel and VRChat inputs as the OSC bridge maps
 them, and the world steps. Experience goes through the learner's `ExperienceBuffer` into
 `CuriosityPPOLearner`, which trains as soon as it is ready and is acted with at once (policy
-lag 0). The random baselines need no features: they skip perception and learning, which do
-not change where the agent goes. `place_bandit` is policy_node's `held_bandit` (PlaceBandit fed
-the world's body-frame velocity, as measured_velocity carries it live); it needs no features
-either.
+lag 0). `branching_q` is a candidate learner for the target task (learning/branching_q.py):
+one decision every `action_repeat` ticks, paid the touches since the last, trained from replay
+after each; it explores with held random actions, as the sticky walker does. The random
+baselines need no features: they skip perception and learning, which do not change where the
+agent goes. `place_bandit` is policy_node's `held_bandit` (PlaceBandit fed the world's
+body-frame velocity, as measured_velocity carries it live); it needs no features either.
 
 What differs from the live system: no JPEG round trip; a fixed perception training period
 instead of the wall-clock budget; no policy lag; time is simulated, so nothing is ever late.
@@ -33,6 +35,7 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS, HEAD_CHOICES, HEAD_NAMES, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.learning.actor import Hold, StickyRandom, uniform_action
+from ami_nodes.learning.branching_q import BranchingQConfig, BranchingQLearner
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.place_novelty import PlaceBandit
@@ -41,7 +44,7 @@ from ami_nodes.perception.online import FROZEN_TRAIN_EVERY, OnlinePerception, On
 from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
-POLICIES = ('curious', 'uniform', 'sticky', 'forward_sticky', 'place_bandit')
+POLICIES = ('curious', 'branching_q', 'uniform', 'sticky', 'forward_sticky', 'place_bandit')
 #: forward_sticky, a hand-written reference (harness only): sticky whose move head is forward
 #: this often, always running, never jumping; what a learnt action preference alone could reach
 FORWARD_SHARE = 0.8
@@ -77,6 +80,7 @@ class HarnessConfig:
     targets: int = 0
     train_perception: bool = True   # False: the encoder stays at its random init (downstream's `frozen`)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    branching_q: BranchingQConfig = field(default_factory=BranchingQConfig)
 
 
 def run(config: HarnessConfig) -> dict:
@@ -92,13 +96,16 @@ def run(config: HarnessConfig) -> dict:
                               target=config.targets > 0, targets=max(config.targets, 1)))
     limits = VelocityLimits()
     curious = config.policy == 'curious'
-    perception = learner = buffer = None
-    if curious:
+    perception = learner = buffer = q_learner = None
+    if config.policy in ('curious', 'branching_q'):
         perception = OnlinePerception(OnlinePerceptionConfig(
             image_size=config.image_size, seed=config.seed,
             train_every=config.perception_train_every if config.train_perception else FROZEN_TRAIN_EVERY))
+    if curious:
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
+    elif config.policy == 'branching_q':
+        q_learner = BranchingQLearner(perception.config.feature_dim, ACTION_DIMS, config.branching_q, config.seed)
     sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
     forward_sticky = Hold(rng, STICKY_MIN_S, STICKY_MAX_S)
     place_bandit = PlaceBandit(rng) if config.policy == 'place_bandit' else None
@@ -114,14 +121,16 @@ def run(config: HarnessConfig) -> dict:
     decisions = 0
     cells_at_decision = touches_at_decision = 0
     extrinsic_paid = 0.0
+    q_features: np.ndarray | None = None   # branching_q: the features of its last decision
     touches_at: dict[str, int] = {}
     started = time.perf_counter()
     for tick in range(ticks):
         noisy_frames += world.noisy_tv_in_view()
-        if curious:
+        if perception is not None:
             frame = cv2.resize(world.render(), (config.image_size, config.image_size), interpolation=cv2.INTER_AREA)
             features = perception.step(frame, action).features
             stamp_ns = round(world.time * 1e9)
+        if curious:
             if hold is not None:   # a new hold is a new decision
                 result, decided = hold(stamp_ns, lambda f=features: learner.actor_critic.act(f))
             elif decided := tick % config.action_repeat == 0:
@@ -144,6 +153,18 @@ def run(config: HarnessConfig) -> dict:
                 stats = learner.step()
                 if stats is not None:
                     learner_stats.append({k: stats[k] for k in LEARNER_STATS if k in stats} | {'t': world.time})
+        elif q_learner is not None:
+            if tick % config.action_repeat == 0:
+                touched = world.touches - touches_at_decision
+                touches_at_decision += touched
+                extrinsic_paid += touched
+                if q_features is not None:
+                    q_learner.observe(q_features, action, float(touched), features)
+                    if (loss := q_learner.train()) is not None and q_learner.decisions % 200 == 0:
+                        learner_stats.append({'loss': loss, 'epsilon': q_learner.epsilon(), 't': world.time})
+                action = q_learner.act(features, stamp_ns)
+                q_features = features
+                decisions += 1
         elif config.policy == 'sticky':
             action = sticky(round(world.time * 1e9))
         elif config.policy == 'forward_sticky':
@@ -173,8 +194,8 @@ def run(config: HarnessConfig) -> dict:
         'touch_curve': touch_curve, 'extrinsic_reward_paid': extrinsic_paid,
         'perception_train_steps': perception.train_steps if perception is not None else 0,
         'noisy_tv_view_fraction': noisy_frames / max(ticks, 1),
-        'updates': learner.version if learner is not None else 0,
-        'last_entropy': learner_stats[-1]['entropy'] if learner_stats else None,
+        'updates': learner.version if learner is not None else q_learner.updates if q_learner is not None else 0,
+        'last_entropy': learner_stats[-1].get('entropy') if learner_stats else None,
         'late_action_share': action_share(np.array(late_actions)),
         'learner': learner_stats[::max(1, len(learner_stats) // 20)],
         'wall_s': time.perf_counter() - started,
