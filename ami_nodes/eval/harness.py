@@ -69,7 +69,7 @@ class HarnessConfig:
     fps: float = 20.0
     image_size: int = 84
     perception_train_every: int = 4
-    action_repeat: int = 1     # the curious policy decides every this many ticks (a hypothesis; live acts every tick)
+    action_repeat: int = 1     # curious and branching_q decide every this many ticks (live acts every tick)
     hold_s: tuple[float, float] | None = None  # curious: hold each decision as policy_node's held_sample does
     rollout_length: int = 128
     # curious: the extrinsic reward of a step is the free cells it visited first, from the world's
@@ -240,7 +240,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--rollout-length', type=int, default=128, help='as learner_node in config/ami.yaml')
     parser.add_argument('--min-new-samples', type=int, default=LearnerConfig.min_new_samples)
     parser.add_argument('--perception-train-every', type=int, default=4)
-    parser.add_argument('--action-repeat', type=int, default=1, help='curious: decide every N ticks')
+    parser.add_argument('--action-repeat', type=int, default=1, help='curious, branching_q: decide every N ticks')
     parser.add_argument('--hold', type=float, nargs=2, metavar=('MIN_S', 'MAX_S'),
                         help='curious: hold each decision for a duration uniform in [MIN_S, MAX_S]')
     parser.add_argument('--oracle-reward', action='store_true',
