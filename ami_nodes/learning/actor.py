@@ -70,13 +70,16 @@ class Hold:
     def __call__(self, stamp_ns: int, choose: Callable[[], Choice]) -> tuple[Choice, bool]:
         """The held choice, or a new one from `choose` once the hold is over; and whether
         it is new."""
-        elapsed = stamp_ns - self.hold_start_ns
-        if self.choice is not None and 0 <= elapsed < self.hold_ns:
+        if self.holding(stamp_ns):
             return self.choice, False
         self.choice = choose()
         self.hold_start_ns = stamp_ns
         self.hold_ns = int(self._rng.integers(self.min_ns, self.max_ns, endpoint=True))
         return self.choice, True
+
+    def holding(self, stamp_ns: int) -> bool:
+        """Whether a choice is held at `stamp_ns`."""
+        return self.choice is not None and 0 <= stamp_ns - self.hold_start_ns < self.hold_ns
 
 
 class StickyRandom:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ami_nodes.learning.actor import hold_bounds_ns, uniform_action
+from ami_nodes.learning.actor import Hold, uniform_action
 
 
 @dataclass
@@ -93,9 +93,7 @@ class BranchingQLearner:
         self._next_features = np.zeros((cfg.capacity, feature_dim), np.float32)
         self._pending: deque[tuple[np.ndarray, np.ndarray, float]] = deque()
         self.size = self.decisions = self.updates = 0
-        self._explore_ns = hold_bounds_ns(cfg.explore_min_s, cfg.explore_max_s)
-        self._explore_action: tuple[int, ...] = ()
-        self._explore_until_ns = -1
+        self._exploring = Hold(self._rng, cfg.explore_min_s, cfg.explore_max_s)
 
     def epsilon(self) -> float:
         """The probability of exploring at the next decision."""
@@ -104,12 +102,8 @@ class BranchingQLearner:
 
     def act(self, features: np.ndarray, stamp_ns: int) -> tuple[int, ...]:
         """The action for a decision at `stamp_ns`: an exploring hold's, or greedy."""
-        if stamp_ns < self._explore_until_ns:
-            return self._explore_action
-        if self._rng.random() < self.epsilon():
-            self._explore_action = uniform_action(self._rng)
-            self._explore_until_ns = stamp_ns + int(self._rng.integers(*self._explore_ns, endpoint=True))
-            return self._explore_action
+        if self._exploring.holding(stamp_ns) or self._rng.random() < self.epsilon():
+            return self._exploring(stamp_ns, lambda: uniform_action(self._rng))[0]
         return self.greedy(features)
 
     def greedy(self, features: np.ndarray) -> tuple[int, ...]:
