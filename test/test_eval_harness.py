@@ -109,6 +109,12 @@ def test_downstream_reward_per_minute_and_its_summary():
                              'reward_per_minute': {'online': [6.0, 4.0], 'frozen': [1.0, 1.0]}})
     assert '| online | 5.000 |' in text and '| frozen | 1.000 | ±0.000 |' in text
     assert 'Paired difference online - frozen: +4.000 ±' in text and 'online ahead on 2 of 2 seeds' in text
+    assert 'replay' not in text
+    text = summary_markdown({'command': 'c', 'smoke': False, 'harness': True, 'seeds': [0],
+                             'window_minutes': [5.0, 15.0], 'minutes': 15.0,
+                             'learner': 'branching_q', 'q_replay': 'frames',
+                             'reward_per_minute': {'online': [6.0], 'frozen': [1.0]}})
+    assert 'Learner: branching_q, its replay keeping frames.' in text
 
 
 def test_the_oracle_reward_pays_the_cells_each_step_found_first():
@@ -165,6 +171,11 @@ def test_branching_q_is_paid_each_touch_and_trains_from_replay():
     warmup = config.branching_q.warmup_decisions
     assert result['updates'] == (decisions - warmup) * config.branching_q.updates_per_decision
     assert harness.run(config)['touches'] == result['touches']   # deterministic under the seed
+
+
+def test_branching_q_refuses_an_unknown_replay():
+    with pytest.raises(ValueError, match='q_replay'):
+        harness.run(harness.HarnessConfig(policy='branching_q', minutes=0.01, q_replay='pixels'))
 
 
 def test_downstream_runs_the_replay_learner_only_in_the_harness(tmp_path):

@@ -13,7 +13,8 @@ reward_scale / window length.
 protocol in the in-process harness (ami_nodes.eval.harness, simulated time, no ROS) with the
 task config's layout and learner weights: fast evidence to rank settings, not the live system's.
 There, `--learner branching_q` swaps the PPO learner for factored Q-learning from replay
-(learning/branching_q.py), one decision every `--decision-ticks` ticks.
+(learning/branching_q.py), one decision every `--decision-ticks` ticks; `--q-replay` says
+whether its replay keeps frames (encoded when drawn, by the encoder as it is then) or features.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import numpy as np
 import yaml
 
 from ami_nodes import system
+from ami_nodes.eval import harness
 from ami_nodes.eval.curiosity_coverage import mean_and_interval
 from ami_nodes.eval.live import LiveRun
 from ami_nodes.tools.launch_config import write_config
@@ -65,17 +67,17 @@ def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, d
 
 
 def run_in_harness(mode: str, seed: int, minutes: float, targets: int, learner: dict | None = None,
-                   policy: str = 'curious', decision_ticks: int = 1) -> dict:
+                   policy: str = 'curious', decision_ticks: int = 1,
+                   q_replay: str = harness.HarnessConfig.q_replay) -> dict:
     """The same run in the in-process harness: the task config's world layout, learner reward
     weights and reward scale; simulated time. `policy` is the harness's learner (`curious`:
-    PPO; `branching_q`), deciding every `decision_ticks` ticks."""
-    from ami_nodes.eval import harness
+    PPO; `branching_q`, whose replay keeps `q_replay`), deciding every `decision_ticks` ticks."""
     from ami_nodes.learning.learner import LearnerConfig
     task = yaml.safe_load((system.share_dir() / 'config' / TASK_CONFIG).read_text())
     weights = task['learner_node']['ros__parameters'] | (learner or {})
     result = harness.run(harness.HarnessConfig(
         policy=policy, seed=seed, minutes=minutes, targets=targets, train_perception=MODES[mode],
-        action_repeat=decision_ticks,
+        action_repeat=decision_ticks, q_replay=q_replay,
         layout=task[system.WORLD_SECTION]['ros__parameters']['layout'],
         learner=LearnerConfig(**{k: weights[k] for k in ('intrinsic_weight', 'extrinsic_weight', 'intrinsic_reward')})))
     scale = task['osc_bridge_node']['ros__parameters']['reward_scale']
@@ -122,7 +124,9 @@ def summary_markdown(report: dict) -> str:
              f"World seeds {report['seeds']}, {report['minutes']:g} min each; reward per minute "
              f'over minutes {lo:g}-{hi:g} (touches x reward_scale).'
              + (f" learner_node over config/ami_target.yaml: {report['learner_overrides']}."
-                if report.get('learner_overrides') else ''), '',
+                if report.get('learner_overrides') else '')
+             + (f" Learner: {report['learner']}, its replay keeping {report['q_replay']}."
+                if 'q_replay' in report else ''), '',
              '| encoder | mean | 95 % interval | per seed |', '|---|---|---|---|']
     for mode, values in report['reward_per_minute'].items():
         mean, half = mean_and_interval(values)
@@ -157,6 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
                              'factored Q-learning from replay)')
     parser.add_argument('--decision-ticks', type=int, default=5,
                         help='harness, branching_q: ticks between decisions (5 = 0.25 s at 20 Hz)')
+    parser.add_argument('--q-replay', choices=harness.Q_REPLAYS, default=harness.HarnessConfig.q_replay,
+                        help='harness, branching_q: what the replay keeps (frames: encoded when drawn)')
     parser.add_argument('--domain', type=int, default=int(os.environ.get('ROS_DOMAIN_ID', 0)),
                         help='ROS domain of the first run (side by side: and the next)')
     args = parser.parse_args(argv)
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.harness:
             with ProcessPoolExecutor(len(MODES) if args.side_by_side else 1) as pool:
                 futures = [pool.submit(run_in_harness, mode, seed, args.minutes, args.targets, learner,
-                                       policy, decision_ticks) for mode in MODES]
+                                       policy, decision_ticks, args.q_replay) for mode in MODES]
                 runs += [future.result() for future in futures]
             continue
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
@@ -185,6 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'smoke': args.smoke, 'harness': args.harness, 'learner': args.learner,
+        **({'q_replay': args.q_replay} if args.learner == 'branching_q' else {}),
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
         'learner_overrides': learner,
         'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))

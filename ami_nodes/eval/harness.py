@@ -7,7 +7,9 @@ them, and the world steps. Experience goes through the learner's `ExperienceBuff
 `CuriosityPPOLearner`, which trains as soon as it is ready and is acted with at once (policy
 lag 0). `branching_q` is a candidate learner for the target task (learning/branching_q.py):
 one decision every `action_repeat` ticks, paid the touches since the last, trained from replay
-after each; it explores with held random actions, as the sticky walker does. The random
+after each; it explores with held random actions, as the sticky walker does. Its replay keeps
+the frames and re-encodes each batch with the current encoder (`q_replay='frames'`), or keeps
+the features as they were published (`'features'`). The random
 baselines need no features: they skip perception and learning, which do not change where the
 agent goes. `place_bandit` is policy_node's `held_bandit` (PlaceBandit fed the world's
 body-frame velocity, as measured_velocity carries it live); it needs no features either.
@@ -45,6 +47,7 @@ from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
 POLICIES = ('curious', 'branching_q', 'uniform', 'sticky', 'forward_sticky', 'place_bandit')
+Q_REPLAYS = ('frames', 'features')
 #: forward_sticky, a hand-written reference (harness only): sticky whose move head is forward
 #: this often, always running, never jumping; what a learnt action preference alone could reach
 FORWARD_SHARE = 0.8
@@ -81,6 +84,7 @@ class HarnessConfig:
     train_perception: bool = True   # False: the encoder stays at its random init (downstream's `frozen`)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     branching_q: BranchingQConfig = field(default_factory=BranchingQConfig)
+    q_replay: str = 'frames'   # branching_q's replay: 'frames' (encoded when drawn) or 'features' (as published)
 
 
 def run(config: HarnessConfig) -> dict:
@@ -105,7 +109,10 @@ def run(config: HarnessConfig) -> dict:
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
     elif config.policy == 'branching_q':
-        q_learner = BranchingQLearner(perception.config.feature_dim, ACTION_DIMS, config.branching_q, config.seed)
+        if config.q_replay not in Q_REPLAYS:
+            raise ValueError(f'q_replay is {config.q_replay!r}; expected one of {Q_REPLAYS}')
+        q_learner = BranchingQLearner(perception.config.feature_dim, ACTION_DIMS, config.branching_q, config.seed,
+                                      encode=perception.encode_frames if config.q_replay == 'frames' else None)
     sticky = StickyRandom(rng, STICKY_MIN_S, STICKY_MAX_S)
     forward_sticky = Hold(rng, STICKY_MIN_S, STICKY_MAX_S)
     place_bandit = PlaceBandit(rng) if config.policy == 'place_bandit' else None
@@ -121,7 +128,7 @@ def run(config: HarnessConfig) -> dict:
     decisions = 0
     cells_at_decision = touches_at_decision = 0
     extrinsic_paid = 0.0
-    q_features: np.ndarray | None = None   # branching_q: the features of its last decision
+    q_observation: np.ndarray | None = None   # branching_q: what its replay keeps of its last decision
     touches_at: dict[str, int] = {}
     started = time.perf_counter()
     for tick in range(ticks):
@@ -158,12 +165,13 @@ def run(config: HarnessConfig) -> dict:
                 touched = world.touches - touches_at_decision
                 touches_at_decision += touched
                 extrinsic_paid += touched
-                if q_features is not None:
-                    q_learner.observe(q_features, action, float(touched), features)
+                observation = frame if config.q_replay == 'frames' else features
+                if q_observation is not None:
+                    q_learner.observe(q_observation, action, float(touched), observation)
                     if (loss := q_learner.train()) is not None and q_learner.decisions % 200 == 0:
                         learner_stats.append({'loss': loss, 'epsilon': q_learner.epsilon(), 't': world.time})
                 action = q_learner.act(features, stamp_ns)
-                q_features = features
+                q_observation = observation
                 decisions += 1
         elif config.policy == 'sticky':
             action = sticky(round(world.time * 1e9))

@@ -9,6 +9,12 @@ argmax and the target's max splits per head. n-step returns, a target network an
 double-Q choice of the bootstrap action are DQN's standard parts. The input is layer-normed,
 so encoders whose features differ in scale (trained, or frozen at init) get the same learner.
 
+The replay keeps observations, and `encode` turns a batch of them into features when the batch
+is drawn. Given frames and the current encoder, every update sees features of what the encoder
+is now (DrQ and SPR re-encode their replay so): features stored as they were published go
+stale while an online encoder trains, which the learner cannot tell from a change in the world.
+By default the observations are the features themselves.
+
 It explores as the sticky walker does: with probability epsilon a decision starts a uniformly
 random action held for 0.25-2 s (temporally extended epsilon-greedy, Dabney et al. 2021); a
 greedy policy that explores one decision at a time walks back into the wall it left.
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +43,7 @@ class BranchingQConfig:
     gamma: float = 0.95
     n_step: int = 3
     batch_size: int = 64
-    capacity: int = 100_000
+    capacity: int = 100_000              # transitions; the oldest are overwritten at random once full
     updates_per_decision: int = 2
     warmup_decisions: int = 200          # no training before this many transitions
     target_sync: int = 250               # updates between target-network copies
@@ -79,18 +85,19 @@ class BranchingQLearner:
     """Transitions in, greedy actions and an exploration rate out; trains from replay."""
 
     def __init__(self, feature_dim: int, action_dims: Sequence[int], config: BranchingQConfig | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, encode: Callable[[np.ndarray], torch.Tensor] | None = None) -> None:
+        """`encode` maps a batch of observations to (B, feature_dim) features without gradients;
+        None: the observations are features."""
         self.config = cfg = config or BranchingQConfig()
+        self._encode = encode or (lambda observations: torch.as_tensor(observations, dtype=torch.float32))
         torch.manual_seed(seed)
         self._rng = np.random.default_rng(seed)
         self.network = BranchingQNetwork(feature_dim, action_dims, cfg.hidden_size)
         self.target = copy.deepcopy(self.network).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=cfg.learning_rate)
-        heads = len(action_dims)
-        self._features = np.zeros((cfg.capacity, feature_dim), np.float32)
-        self._actions = np.zeros((cfg.capacity, heads), np.int64)
+        self._observations = self._next_observations = np.zeros((0,))   # shaped by the first transition
+        self._actions = np.zeros((cfg.capacity, len(action_dims)), np.int64)
         self._returns = np.zeros(cfg.capacity, np.float32)
-        self._next_features = np.zeros((cfg.capacity, feature_dim), np.float32)
         self._pending: deque[tuple[np.ndarray, np.ndarray, float]] = deque()
         self.size = self.decisions = self.updates = 0
         self._exploring = Hold(self._rng, cfg.explore_min_s, cfg.explore_max_s)
@@ -110,18 +117,23 @@ class BranchingQLearner:
         with torch.no_grad():
             return tuple(int(a) for a in self.network.greedy(torch.as_tensor(features)[None])[0])
 
-    def observe(self, features: np.ndarray, action: Sequence[int], reward: float, next_features: np.ndarray) -> None:
+    def observe(self, observation: np.ndarray, action: Sequence[int], reward: float,
+                next_observation: np.ndarray) -> None:
         """One decision's transition; it enters the replay as an n-step return once n have followed."""
         self.decisions += 1
-        self._pending.append((np.asarray(features, np.float32), np.asarray(action, np.int64), float(reward)))
+        self._pending.append((np.array(observation), np.asarray(action, np.int64), float(reward)))
         if len(self._pending) < self.config.n_step:
             return
-        first_features, first_action, _ = self._pending[0]
+        first_observation, first_action, _ = self._pending[0]
+        if self.size == 0:   # np.zeros maps pages lazily: only the rows written take memory
+            shape = (self.config.capacity, *first_observation.shape)
+            self._observations = np.zeros(shape, first_observation.dtype)
+            self._next_observations = np.zeros(shape, first_observation.dtype)
         index = (self.size if self.size < self.config.capacity
                  else int(self._rng.integers(self.config.capacity)))   # full: overwrite a random row
-        self._features[index], self._actions[index] = first_features, first_action
+        self._observations[index], self._actions[index] = first_observation, first_action
         self._returns[index] = sum(self.config.gamma ** i * r for i, (_, _, r) in enumerate(self._pending))
-        self._next_features[index] = next_features
+        self._next_observations[index] = next_observation
         self.size = min(self.size + 1, self.config.capacity)
         self._pending.popleft()
 
@@ -133,8 +145,9 @@ class BranchingQLearner:
         losses = []
         for _ in range(cfg.updates_per_decision):
             rows = self._rng.integers(self.size, size=cfg.batch_size)
-            features, next_features = torch.as_tensor(self._features[rows]), torch.as_tensor(self._next_features[rows])
             with torch.no_grad():
+                features, next_features = self._encode(
+                    np.concatenate([self._observations[rows], self._next_observations[rows]])).chunk(2)
                 bootstrap = self.target.q(next_features, self.network.greedy(next_features))
                 target = torch.as_tensor(self._returns[rows]) + cfg.gamma ** cfg.n_step * bootstrap
             loss = functional.smooth_l1_loss(self.network.q(features, torch.as_tensor(self._actions[rows])), target)

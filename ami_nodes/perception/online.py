@@ -296,6 +296,12 @@ class OnlinePerception:
         """The encoder whose features go out (the EMA one when enabled)."""
         return self.ema_encoder if self.ema_encoder is not None else self.encoder
 
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
+        """(B, feature_dim) features of a batch of frames (B x H x W x 3 uint8, already at
+        image_size), from the encoder whose features go out now; for learners that replay frames."""
+        return self.published_encoder(self._batch(frames)).cpu()
+
     def feature_stats(self, last_n: int | None = None) -> dict[str, float]:
         """Mean, per-dimension std and effective rank of the last `last_n` published features."""
         window = list(self._published)[-last_n:] if last_n else list(self._published)
