@@ -43,7 +43,7 @@ class BranchingQConfig:
     gamma: float = 0.95
     n_step: int = 3
     batch_size: int = 64
-    capacity: int = 100_000              # transitions; the oldest are overwritten at random once full
+    capacity: int = 100_000              # transitions; once full, each new one overwrites a random row
     updates_per_decision: int = 2
     warmup_decisions: int = 200          # no training before this many transitions
     target_sync: int = 250               # updates between target-network copies
