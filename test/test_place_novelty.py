@@ -6,7 +6,7 @@ import socket
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from ros_harness import diagnostic_values, rejected, start_node, stop
 from sensor_msgs.msg import Image
@@ -16,7 +16,7 @@ from ami_nodes.action_space import VelocityLimits
 from ami_nodes.actuation.avatar_parameters import body_velocity, velocity_parameters
 from ami_nodes.eval.perception_probe import drive
 from ami_nodes.learning.actor import Actor
-from ami_nodes.learning.place_novelty import DeadReckoning, PlaceBandit, PlaceNovelty
+from ami_nodes.learning.place_novelty import BLIND_HOLDS, DeadReckoning, PlaceBandit, PlaceNovelty
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import features_to_msg, ns_to_stamp
 from ami_nodes.tools.launch_config import free_port
@@ -124,6 +124,20 @@ def test_held_bandit_decides_once_per_hold_and_is_paid_between_holds():
     assert actor.place_bandit.bandit.stats.count > 3.0     # four hold rewards folded in
 
 
+
+def test_holds_without_odometry_are_counted_and_one_velocity_ends_the_count():
+    """A robot whose odometry is not relayed never moves on its dead-reckoned map: the bandit
+    counts the paid holds in a row that heard no velocity, so policy_node can say so."""
+    bandit = PlaceBandit(np.random.default_rng(0))
+    for _ in range(BLIND_HOLDS + 1):
+        bandit.choose()
+    assert bandit.holds_without_velocity == BLIND_HOLDS      # the first choice pays nothing
+    bandit.observe_velocity(1.0, 0.0, 0.0, 50_000_000)
+    bandit.choose()
+    assert bandit.holds_without_velocity == 0
+    bandit.choose()
+    assert bandit.holds_without_velocity == 1
+
 @pytest.mark.ros
 def test_world_velocity_reaches_measured_velocity(watcher, tmp_path):
     velocities = watcher.subscribe(TwistStamped, 'measured_velocity', qos.STREAM)
@@ -158,8 +172,9 @@ def test_world_velocity_reaches_measured_velocity(watcher, tmp_path):
 
 @pytest.mark.ros
 def test_policy_node_held_bandit_is_paid_from_measured_velocity(watcher, tmp_path):
-    """Features drive the holds, measured_velocity the dead reckoning: the bandit is paid
-    hold after hold and its window fills with places; a non-finite velocity is refused."""
+    """Features drive the holds, measured_velocity the dead reckoning: without it the node
+    warns that the explorer is blind; with it the bandit is paid hold after hold and its
+    window fills with places; a non-finite velocity is refused."""
     diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
     features_pub = watcher.node.create_publisher(Image, 'features', qos.STREAM)
     velocity_pub = watcher.node.create_publisher(TwistStamped, 'measured_velocity', qos.STREAM)
@@ -173,7 +188,19 @@ def test_policy_node_held_bandit_is_paid_from_measured_velocity(watcher, tmp_pat
     try:
         assert watcher.spin_until(lambda: features_pub.get_subscription_count() > 0
                                   and velocity_pub.get_subscription_count() > 0, 60.0)
-        for i in range(2000):   # a bound on a hang: it ends once the diagnostics show the payments
+
+        def blind_warning() -> bool:
+            return any(status.level == DiagnosticStatus.WARN and 'blind' in status.message
+                       for array in diagnostics for status in array.status if status.name == 'policy_node')
+        tick = 0
+        for tick in range(2000):   # features only, no odometry: a bound on a hang, as below
+            header = Header(frame_id='camera', stamp=ns_to_stamp(1_000_000_000 + tick * 50_000_000))
+            features_pub.publish(features_to_msg(np.zeros(64, np.float32), header))
+            watcher.spin_for(0.03)
+            if blind_warning():
+                break
+        assert blind_warning() and value('holds_without_velocity') >= BLIND_HOLDS, log.read_text()
+        for i in range(tick + 1, tick + 2000):   # a bound on a hang: it ends once the diagnostics show the payments
             header = Header(frame_id='camera', stamp=ns_to_stamp(1_000_000_000 + i * 50_000_000))
             velocity = TwistStamped(header=Header(frame_id='base_link', stamp=header.stamp))
             velocity.twist.linear.x = 2.0                       # 0.1 m per tick: a new cell every 10
@@ -183,6 +210,8 @@ def test_policy_node_held_bandit_is_paid_from_measured_velocity(watcher, tmp_pat
             if value('bandit_holds') >= 5 and value('places_in_window') >= 3:
                 break
         assert value('bandit_holds') >= 5 and value('places_in_window') >= 3, log.read_text()
+        paid = [v for v in diagnostic_values(diagnostics, 'policy_node') if int(v.get('places_in_window', 0)) >= 3]
+        assert paid[0]['holds_without_velocity'] == '0', paid[0]   # odometry ended the blind count
         bad = TwistStamped()
         bad.twist.linear.x = float('nan')
         for _ in range(40):   # best effort: send until one arrives

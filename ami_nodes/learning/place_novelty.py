@@ -92,6 +92,9 @@ class PlaceNovelty:
 #: A gap in the velocity stream longer than this is integrated as this long: after a stall
 #: (a restarted bridge) the robot has not been moving at its last velocity all along.
 MAX_VELOCITY_GAP_S = 0.5
+#: Holds in a row without one measured velocity after which the explorer is reported blind:
+#: without odometry its position never changes, so no hold pays and it chooses at random.
+BLIND_HOLDS = 3
 
 
 class PlaceBandit:
@@ -109,6 +112,8 @@ class PlaceBandit:
         self.places = PlaceNovelty(cell_size, window)
         self.hold_reward = 0.0          # earned so far by the hold under way
         self.holds = 0                  # decisions paid so far
+        self.holds_without_velocity = 0  # paid holds in a row that heard no measured velocity
+        self._heard_velocity = False
         self._action: tuple[int, ...] | None = None
         self._last_stamp_ns: int | None = None
 
@@ -116,6 +121,7 @@ class PlaceBandit:
         """Integrate a body-frame velocity measured at `stamp_ns` over the time since the last
         one (at most MAX_VELOCITY_GAP_S) and pay the hold under way for any cell entered.
         A stamp not after the last one only restarts the clock."""
+        self._heard_velocity = True
         if self._last_stamp_ns is not None and stamp_ns > self._last_stamp_ns:
             dt = min((stamp_ns - self._last_stamp_ns) / 1e9, MAX_VELOCITY_GAP_S)
             self.odometry.step(forward, left, yaw_rate, dt)
@@ -127,7 +133,8 @@ class PlaceBandit:
         if self._action is not None:
             self.bandit.update(self._action, self.hold_reward)
             self.holds += 1
-        self.hold_reward = 0.0
+            self.holds_without_velocity = 0 if self._heard_velocity else self.holds_without_velocity + 1
+        self.hold_reward, self._heard_velocity = 0.0, False
         self._action = self.bandit.act()
         return self._action
 

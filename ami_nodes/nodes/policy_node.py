@@ -18,6 +18,7 @@ from std_srvs.srv import SetBool
 from ami_nodes.action_space import NOOP, action_to_velocity
 from ami_nodes.learning.actor import ACTION_MODES, Actor
 from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.learning.place_novelty import BLIND_HOLDS
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
@@ -287,14 +288,20 @@ class PolicyNode(ManagedNode):
                   'idle_frames': self._idle_frames,
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
+        blind_holds = 0
         if self._actor is not None and self._actor.action_mode == 'held_bandit':
             bandit = self._actor.place_bandit
+            blind_holds = bandit.holds_without_velocity
             values.update(bandit_holds=bandit.holds, places_in_window=len(bandit.places.counts),
-                          bandit_run_probability=bandit.probabilities()['run'][1])
+                          bandit_run_probability=bandit.probabilities()['run'][1],
+                          holds_without_velocity=blind_holds)
         if not self._acting:
             return diagnostics.OK, 'paused', values
         if self._rate.rate() == 0.0:
             return diagnostics.WARN, 'no features arriving', values
+        if blind_holds >= BLIND_HOLDS:
+            return diagnostics.WARN, (f'held_bandit is blind: nothing on measured_velocity for {blind_holds} holds, '
+                                      'so no place pays (relay odometry there, or set velocity_parameters)'), values
         return diagnostics.OK, f'v{self._version}, {self._rate.rate():.1f} Hz', values
 
 
