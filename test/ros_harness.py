@@ -15,6 +15,10 @@ from rclpy.node import Node
 from ami_nodes.ros import services
 
 REPO = Path(__file__).resolve().parent.parent
+#: config/ami.yaml acts in held_bandit: one step of experience per 0.25-2 s hold, so PPO versions
+#: ship a minute or more apart. The system tests that count versions act per tick instead, as
+#: config/ami_target.yaml does.
+PER_TICK_POLICY = {'action_mode': 'sample'}
 
 
 def start_node(module: str, name: str, params: dict | None = None,

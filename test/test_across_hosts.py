@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ros_harness import REPO
+from ros_harness import PER_TICK_POLICY, REPO
 
 from ami_nodes.tools.launch_config import write_config
 from bench.netns import Link, LinkError, unavailable
@@ -48,7 +48,7 @@ def test_learner_and_robot_in_two_network_namespaces(tmp_path):
         pytest.skip(str(error))
     config = write_config(tmp_path / 'ami.yaml', {
         'ami_world': {'fps': 10.0}, 'camera_node': {'framerate': 10.0},
-        'perception_node': {'frame_rate': 10.0, 'replay_batch': 0},
+        'perception_node': {'frame_rate': 10.0, 'replay_batch': 0}, 'policy_node': PER_TICK_POLICY,
         'learner_node': {'rollout_length': 32, 'min_new_samples': 32, 'checkpoint_period': 0.0}})
     processes, logs = [], []
     try:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import REPO, Watcher, start_launcher, stop
+from ros_harness import PER_TICK_POLICY, REPO, Watcher, start_launcher, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int64, UInt8MultiArray
 
@@ -33,9 +33,10 @@ EVERY = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE,
 
 
 def make_config(tmp_path: Path) -> Path:
-    """config/ami.yaml on free ports, with shorter rollouts so several versions ship in 30 s."""
+    """config/ami.yaml on free ports, acting per tick with shorter rollouts so several versions
+    ship in 30 s."""
     return write_config(tmp_path / 'ami.yaml', {
-        'learner_node': {'rollout_length': 64, 'min_new_samples': 64}})
+        'policy_node': PER_TICK_POLICY, 'learner_node': {'rollout_length': 64, 'min_new_samples': 64}})
 
 
 def world_state(config: Path) -> dict:

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import yaml
 from geometry_msgs.msg import TwistStamped
-from ros_harness import Watcher, child_pid, start_launcher, stop
+from ros_harness import PER_TICK_POLICY, Watcher, child_pid, start_launcher, stop
 from std_msgs.msg import Int64, String
 
 from ami_nodes.ros import qos
@@ -26,6 +26,7 @@ DEADMAN_RELEASE = 'releasing every input (no cmd_vel for'
 
 def test_killed_nodes_come_back_and_acting_never_waits_for_learning(tmp_path):
     config = write_config(tmp_path / 'ami.yaml', {
+        'policy_node': PER_TICK_POLICY,
         'learner_node': {'rollout_length': 64, 'min_new_samples': 64, 'checkpoint_period': 6.0}})
     http_port = yaml.safe_load(config.read_text())['ami_world']['ros__parameters']['http_port']
     watcher = Watcher('faults_watcher')

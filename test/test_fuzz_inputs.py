@@ -248,6 +248,8 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         (node.create_publisher(JointState, 'action', qos.STREAM), lambda i: bad_actions(rng, i)),
         (node.create_publisher(TwistStamped, 'cmd_vel', qos.STREAM),
          lambda i: bad_commands(rng, i)),
+        (node.create_publisher(TwistStamped, 'measured_velocity', qos.STREAM),
+         lambda i: bad_commands(rng, i)),
         (node.create_publisher(JointState, 'experience', qos.EXPERIENCE),
          lambda i: bad_experience(rng, i, now_ns())),
         (node.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED),

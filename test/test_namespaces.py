@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ros_harness import Watcher, start_launcher, stop_all
+from ros_harness import PER_TICK_POLICY, Watcher, start_launcher, stop_all
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64
 from test_checkpoint_resume import ami
@@ -27,11 +27,12 @@ RATE_HZ = 10.0
 
 
 def light_config(path: Path, **policy) -> Path:
-    """config/ami.yaml on free ports, at 10 Hz, with short rollouts so versions ship soon."""
+    """config/ami.yaml on free ports, at 10 Hz, acting per tick (unless `policy` says otherwise)
+    with short rollouts so versions ship soon."""
     return write_config(path, {
         'ami_world': {'fps': RATE_HZ}, 'camera_node': {'framerate': RATE_HZ},
         'perception_node': {'frame_rate': RATE_HZ, 'replay_batch': 0},
-        'policy_node': policy,
+        'policy_node': {**PER_TICK_POLICY, **policy},
         'learner_node': {'rollout_length': 32, 'min_new_samples': 32, 'checkpoint_period': 0.0}})
 
 

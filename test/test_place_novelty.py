@@ -174,7 +174,7 @@ def test_world_velocity_reaches_measured_velocity(watcher, tmp_path):
 def test_policy_node_held_bandit_is_paid_from_measured_velocity(watcher, tmp_path):
     """Features drive the holds, measured_velocity the dead reckoning: without it the node
     warns that the explorer is blind; with it the bandit is paid hold after hold and its
-    window fills with places; a non-finite velocity is refused."""
+    window fills with places; a non-finite or absurd velocity is refused."""
     diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
     features_pub = watcher.node.create_publisher(Image, 'features', qos.STREAM)
     velocity_pub = watcher.node.create_publisher(TwistStamped, 'measured_velocity', qos.STREAM)
@@ -212,13 +212,15 @@ def test_policy_node_held_bandit_is_paid_from_measured_velocity(watcher, tmp_pat
         assert value('bandit_holds') >= 5 and value('places_in_window') >= 3, log.read_text()
         paid = [v for v in diagnostic_values(diagnostics, 'policy_node') if int(v.get('places_in_window', 0)) >= 3]
         assert paid[0]['holds_without_velocity'] == '0', paid[0]   # odometry ended the blind count
-        bad = TwistStamped()
-        bad.twist.linear.x = float('nan')
-        for _ in range(40):   # best effort: send until one arrives
-            velocity_pub.publish(bad)
-            if watcher.spin_until(lambda: rejected(diagnostics, 'policy_node', 1, 'non-finite'), 0.5):
-                break
-        assert rejected(diagnostics, 'policy_node', 1, 'non-finite'), log.read_text()
+        for speed in (float('nan'), 1e300):   # 1e300 m/s would send the dead-reckoned pose to inf
+            count = value('rejected_inputs') + 1
+            bad = TwistStamped()
+            bad.twist.linear.x = speed
+            for _ in range(40):   # best effort: send until one arrives
+                velocity_pub.publish(bad)
+                if watcher.spin_until(lambda n=count: rejected(diagnostics, 'policy_node', n, 'not finite'), 0.5):
+                    break
+            assert rejected(diagnostics, 'policy_node', count, 'not finite'), log.read_text()
         assert node.poll() is None
     finally:
         assert stop(node) == 0

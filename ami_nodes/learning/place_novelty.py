@@ -92,6 +92,9 @@ class PlaceNovelty:
 #: A gap in the velocity stream longer than this is integrated as this long: after a stall
 #: (a restarted bridge) the robot has not been moving at its last velocity all along.
 MAX_VELOCITY_GAP_S = 0.5
+#: A measured speed above this (m/s or rad/s) is a broken or hostile message, not motion: one
+#: such value integrated would throw the dead-reckoned position far off (or to infinity) for good.
+MAX_MEASURED_SPEED = 100.0
 #: Holds in a row without one measured velocity after which the explorer is reported blind:
 #: without odometry its position never changes, so no hold pays and it chooses at random.
 BLIND_HOLDS = 3
