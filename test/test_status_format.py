@@ -25,6 +25,16 @@ def test_one_system_keeps_one_robot_line_and_reports_restarts():
     assert lines[1].startswith('  robot: camera 20 Hz')
 
 
+def test_no_value_yet_reads_as_a_dash_and_the_explorer_shows_its_progress():
+    snapshot = {'/learner_node': entry(version='0', intrinsic_reward='nan'),
+                '/policy_node': entry(policy_version='0', bandit_holds='42', places_in_window='17')}
+    lines = format_line(snapshot, 50.0).splitlines()
+    assert lines[0].endswith('reward -'), lines[0]   # NaN before the first update
+    assert '| explorer 42 holds 17 places |' in lines[1], lines[1]
+    per_tick = format_line({'/policy_node': entry(policy_version='3')}, 5.0).splitlines()[1]
+    assert 'explorer' not in per_tick, per_tick
+
+
 def test_the_screen_names_nodes_by_their_full_name():
     screen = format_screen({'/a/policy_node': entry(rate_hz='20')})
     assert screen.splitlines()[0].startswith('/a/policy_node')

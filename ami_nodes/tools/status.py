@@ -55,8 +55,11 @@ class StatusCollector:
 
 
 def _get(snapshot: dict, node: str, key: str, default: str = '-') -> str:
+    """A node's reported value; `default` when it has none yet (missing, or NaN before a first
+    update)."""
     entry = snapshot.get(node)
-    return entry[1].get(key, default) if entry else default
+    value = entry[1].get(key, default) if entry else default
+    return default if value == 'nan' else value
 
 
 def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = None,
@@ -78,13 +81,16 @@ def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = Non
     for stack in robot_namespaces:
         g = lambda node, key, stack=stack: _get(snapshot, system.join(stack, node), key)  # noqa: E731
         label = stack.rsplit('/', 1)[-1] if len(robot_namespaces) > 1 else 'robot'
+        # held_bandit's progress (holds chosen, places in its window); absent in other modes
+        holds = g('policy_node', 'bandit_holds')
+        explorer = f' | explorer {holds} holds {g("policy_node", "places_in_window")} places' if holds != '-' else ''
         lines.append(
             f'  {label}: camera {g("camera_node", "rate_hz")} Hz'
             f' | perception loss {g("perception_node", "aux_loss")} K={g("perception_node", "train_every")}'
             f' step {g("perception_node", "step_ms_p50")} ms'
             f' | policy v{g("policy_node", "policy_version")} {g("policy_node", "rate_hz")} Hz'
             f' latency p50 {g("policy_node", "latency_ms_p50")} p99 {g("policy_node", "latency_ms_p99")} ms'
-            f' | osc {g("osc_bridge_node", "datagrams_sent")} sent')
+            f'{explorer} | osc {g("osc_bridge_node", "datagrams_sent")} sent')
     return '\n'.join(lines)
 
 
