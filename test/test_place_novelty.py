@@ -124,7 +124,6 @@ def test_held_bandit_decides_once_per_hold_and_is_paid_between_holds():
     assert actor.place_bandit.bandit.stats.count > 3.0     # four hold rewards folded in
 
 
-
 def test_holds_without_odometry_are_counted_and_one_velocity_ends_the_count():
     """A robot whose odometry is not relayed never moves on its dead-reckoned map: the bandit
     counts the paid holds in a row that heard no velocity, so policy_node can say so."""
@@ -137,6 +136,7 @@ def test_holds_without_odometry_are_counted_and_one_velocity_ends_the_count():
     assert bandit.holds_without_velocity == 0
     bandit.choose()
     assert bandit.holds_without_velocity == 1
+
 
 @pytest.mark.ros
 def test_world_velocity_reaches_measured_velocity(watcher, tmp_path):
