@@ -14,6 +14,8 @@ from ami_nodes.perception.aux_losses import (
     contrastive_loss,
     covariance_loss,
     inverse_dynamics_loss,
+    odometry_loss,
+    odometry_targets,
     predictive_coding_loss,
     variance_loss,
 )
@@ -230,3 +232,39 @@ def test_with_context_the_previous_rows_carry_every_term_and_the_frames_features
     assert terms['reconstruction'].item() == pytest.approx(((decoded - target) ** 2).mean().item(), rel=1e-5)
     total.backward()
     assert features.grad is None and prev.grad.abs().sum() > 0
+
+
+def test_odometry_term_is_zero_when_the_read_out_moves_as_the_robot_moved_wherever_odometry_began():
+    poses = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 0.5], [-3.0, 1.0, 3.0]])
+    ticks = torch.tensor([10, 20, 30])
+    readout = odometry_targets(poses) + torch.tensor([5.0, -2.0, 0.3, 0.1])   # another origin
+    assert odometry_loss(readout, poses, ticks, horizon=0) == pytest.approx(0.0, abs=1e-10)
+    wrong = readout.clone()
+    wrong[1, 0] += 1.0
+    assert odometry_loss(wrong, poses, ticks, horizon=0) > 0.5
+
+
+def test_odometry_term_counts_only_known_poses_within_the_horizon():
+    poses = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [float('nan')] * 3, [2.0, 0.0, 0.0]])
+    ticks = torch.tensor([0, 5, 6, 500])
+    readout = torch.zeros(4, 4, requires_grad=True)
+    assert odometry_loss(readout, poses, ticks, horizon=0) is not None
+    near = odometry_loss(readout, poses, ticks, horizon=10)   # only (0, 1): 0.25 m along x over 4 m
+    assert near.item() == pytest.approx((1.0 / 4.0) ** 2)
+    near.backward()
+    assert readout.grad[[0, 1]].abs().sum() > 0 and readout.grad[[2, 3]].abs().sum() == 0
+    assert odometry_loss(readout, poses[2:3], ticks[2:3], horizon=0) is None
+
+
+def test_odometry_term_trains_the_trained_rows_through_its_read_out():
+    loss = AuxLoss(8, AuxLossConfig(loss_reconstruction=0.0, loss_odometry=1.0))
+    assert set(loss.heads) == {'odometry'}
+    features, prev = torch.randn(3, 8), torch.randn(3, 8, requires_grad=True)   # context: prev trains
+    poses = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.1], [2.0, 1.0, 0.2]])
+    total, terms = loss(features, loss.predict(prev, None), prev, 0.0, torch.randn(4, 8),
+                        poses=poses, ticks=torch.arange(3))
+    assert 'odometry' in terms
+    total.backward()
+    assert loss.heads['odometry'].weight.grad.abs().sum() > 0 and prev.grad.abs().sum() > 0
+    _, without = loss(features, loss.predict(prev, None), prev, 0.0, torch.randn(4, 8))
+    assert 'odometry' not in without

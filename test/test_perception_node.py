@@ -1,7 +1,9 @@
-"""perception_node over real rclpy: features carry the frame's stamp; bad images are refused."""
+"""perception_node over real rclpy: features carry the frame's stamp; bad images are refused;
+measured velocities feed the odometry term."""
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
 from ros_harness import diagnostic_values, rejected, start_node, stop
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
@@ -81,5 +83,53 @@ def test_a_frozen_encoder_never_trains_and_says_k_is_off(watcher, tmp_path):
         report = diagnostic_values(diagnostics, 'perception_node')[-1]
         assert report['train_every'] == 'off' and report['train_steps'] == '0'
         assert not every, 'the never-train sentinel is not a value to plot'
+    finally:
+        assert stop(node) == 0
+
+
+def test_odometry_term_trains_from_measured_velocity_and_refuses_an_absurd_one(watcher, tmp_path):
+    """With loss_odometry on, frames that come with measured velocities train the odometry term
+    (its loss reaches ~/loss/odometry); frames without one are counted; 1e300 m/s is refused."""
+    odometry_losses = watcher.subscribe(Float32, '/perception_node/loss/odometry', qos.MONITOR)
+    diagnostics = watcher.subscribe(DiagnosticArray, '/diagnostics')
+    image_pub = watcher.node.create_publisher(Image, 'image_raw', qos.STREAM)
+    velocity_pub = watcher.node.create_publisher(TwistStamped, 'measured_velocity', qos.STREAM)
+    log = tmp_path / 'perception.log'
+    node = start_node('ami_nodes.nodes.perception_node', 'perception_node',
+                      {'loss_odometry': 1.0, 'replay_batch': 2, 'frame_set_size': 8}, log=log)
+    rng = np.random.default_rng(2)
+
+    def send(frame: int, speed: float | None) -> None:
+        header = Header(frame_id='camera', stamp=ns_to_stamp(2_000_000_000 + frame * 50_000_000))
+        if speed is not None:
+            velocity = TwistStamped(header=Header(frame_id='base_link', stamp=header.stamp))
+            velocity.twist.linear.x = speed
+            velocity_pub.publish(velocity)
+        image_pub.publish(rgb_to_image(rng.integers(0, 255, (84, 84, 3), dtype=np.uint8), header))
+        watcher.spin_for(0.1)
+
+    try:
+        assert watcher.spin_until(lambda: image_pub.get_subscription_count() > 0
+                                  and velocity_pub.get_subscription_count() > 0, 60.0)
+        frame = 0
+
+        def without_pose() -> int:
+            reports = diagnostic_values(diagnostics, 'perception_node')
+            return max((int(v.get('frames_without_pose', 0)) for v in reports), default=0)
+        while without_pose() == 0:
+            send(frame, None)
+            frame += 1
+            assert frame < 500, log.read_text()
+        assert not odometry_losses, 'no pose was known: the term cannot have run'
+        while not odometry_losses:
+            send(frame, 1.0)
+            frame += 1
+            assert frame < 1000, log.read_text()
+        assert np.isfinite(odometry_losses[-1].data)
+        bad = TwistStamped()
+        bad.twist.linear.x = 1e300
+        assert watcher.publish_until(velocity_pub, bad, lambda: rejected(
+            diagnostics, 'perception_node', 1, 'not finite or above'), 60.0), log.read_text()
+        assert node.poll() is None
     finally:
         assert stop(node) == 0

@@ -275,3 +275,18 @@ def test_a_state_saved_without_a_head_resumes_with_that_head_switched_on():
     switched_off = OnlinePerception(config)
     switched_off.load_state_dict(copy.deepcopy(switched_on.state_dict()))
     assert switched_off.step(np.full((84, 84, 3), 70, np.uint8), (0, 0, 0, 0, 0)).trained
+
+
+def test_odometry_term_trains_on_poses_and_a_resumed_perception_forgets_the_old_sessions_poses():
+    config = OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4,
+                                    aux=AuxLossConfig(loss_reconstruction=0.0, loss_odometry=1.0))
+    perception, world = OnlinePerception(config), Panorama(0)
+    steps = [perception.step(*world.step(), pose=(0.1 * i, 0.0, 0.05 * i)) for i in range(8)]
+    assert 'odometry' in steps[-1].losses
+    assert not np.isnan(perception.frame_set.poses[:len(perception.frame_set)]).any()
+    resumed = OnlinePerception(copy.deepcopy(config))
+    resumed.load_state_dict(copy.deepcopy(perception.state_dict()))
+    assert np.isnan(resumed.frame_set.poses).all()   # another session's origin: not comparable
+    assert 'odometry' not in resumed.step(*world.step(), pose=(5.0, 5.0, 0.0)).losses
+    later = [resumed.step(*world.step(), pose=(5.0 + 0.1 * i, 5.0, 0.0)).losses for i in range(1, 7)]
+    assert any('odometry' in losses for losses in later)   # once two rows hold poses of this session

@@ -16,7 +16,8 @@ from ami_nodes.action_space import VelocityLimits
 from ami_nodes.actuation.avatar_parameters import body_velocity, velocity_parameters
 from ami_nodes.eval.perception_probe import drive
 from ami_nodes.learning.actor import Actor
-from ami_nodes.learning.place_novelty import BLIND_HOLDS, DeadReckoning, PlaceBandit, PlaceNovelty
+from ami_nodes.learning.place_novelty import BLIND_HOLDS, PlaceBandit, PlaceNovelty
+from ami_nodes.odometry import DeadReckoning
 from ami_nodes.ros import qos
 from ami_nodes.ros.messages import features_to_msg, ns_to_stamp
 from ami_nodes.tools.launch_config import free_port

@@ -104,7 +104,9 @@ def test_target_config_differs_from_the_default_only_in_the_task():
                        ('learner_node', 'extrinsic_weight'), ('osc_bridge_node', 'reward_parameter'),
                        # PPO acts (per tick), not the place-novelty bandit, which needs no odometry
                        ('policy_node', 'action_mode'), ('ami_world', 'velocity_parameters'),
-                       ('osc_bridge_node', 'velocity_parameters')}
+                       ('osc_bridge_node', 'velocity_parameters'),
+                       # and so perception has no odometry to learn from
+                       ('perception_node', 'loss_odometry')}
     assert task['policy_node']['ros__parameters']['action_mode'] == 'sample'
     assert set(task) == set(base)
     assert base['learner_node']['ros__parameters']['extrinsic_weight'] == 0.0

@@ -32,6 +32,7 @@ from ami_nodes.action_space import ACTION_DIMS, NOOP, VelocityLimits, action_to_
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
 from ami_nodes.eval.harness import HELD_OUT_SEEDS
 from ami_nodes.eval.live import LiveRun
+from ami_nodes.odometry import DeadReckoning
 from ami_nodes.perception.encoder import Encoder, frame_to_tensor
 from ami_nodes.perception.frame_set import REPLAY_POLICIES
 from ami_nodes.perception.objectives import OBJECTIVES
@@ -106,18 +107,22 @@ def train_online(perception: OnlinePerception, world: World, seconds: float, see
     """Run the world and online training for `seconds` of wall time or `max_frames` frames
     (0: no limit), whichever ends first; one log row per frame. `action_delay` ticks pass
     between choosing an action and the world applying it, as the live loop's latency does;
-    the encoder is still told the action chosen on the previous frame."""
+    the encoder is still told the action chosen on the previous frame, and the pose dead-reckoned
+    from the world's measured velocity (what the bridge relays to the live perception node)."""
     policy, limits = POLICIES[policy_name](np.random.default_rng(seed)), VelocityLimits()
     log: list[dict[str, float]] = []
     prev_action: tuple[int, ...] | None = None
     in_flight: collections.deque[tuple[int, ...]] = collections.deque([NOOP] * action_delay)
+    odometry = DeadReckoning()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline and (not max_frames or len(log) < max_frames):
-        out = perception.step(through_camera(world.render(), jpeg_quality), prev_action)
+        out = perception.step(through_camera(world.render(), jpeg_quality), prev_action,
+                              pose=(odometry.x, odometry.y, odometry.yaw))
         action = policy()
         in_flight.append(action)
         drive(world, in_flight.popleft(), limits)
         world.step(TICK_S)
+        odometry.step(*world.velocity, TICK_S)
         prev_action = action
         log.append({'step_time_s': out.step_time_s, **out.losses})
         if len(log) % 2000 == 0:

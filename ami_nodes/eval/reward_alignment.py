@@ -37,7 +37,8 @@ from ami_nodes.eval.perception_probe import drive
 from ami_nodes.learning.actor import Hold, uniform_action
 from ami_nodes.learning.head_bandit import ContextualHeadBandit, HeadBandit
 from ami_nodes.learning.novelty import EpisodicNovelty
-from ami_nodes.learning.place_novelty import DeadReckoning, PlaceNovelty
+from ami_nodes.learning.place_novelty import PlaceNovelty
+from ami_nodes.odometry import DeadReckoning
 from ami_nodes.perception.online import OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.world.sim import World, WorldConfig
 

@@ -4,7 +4,7 @@ Every feature-space reward measured for issue 9 pays turning on the spot about a
 entering a new room, because both change the view (docs/learning.md, "Why learning adds so
 little"). A robot also knows how it moved: a wheeled base publishes odometry, and VRChat
 sends an avatar's own velocity as avatar parameters (VelocityX, VelocityZ, AngularY). This
-module integrates such body-frame velocities into a position (dead reckoning: it drifts, but
+module takes the position dead-reckoned from them (ami_nodes/odometry.py: it drifts, but
 only slowly next to the few minutes that make a place new or old) and pays for entering a
 grid cell by how rarely it was entered before: 1 / sqrt(entries), MBIE-EB's and Bellemare et
 al.'s count bonus on a position instead of a pseudo-count on pixels.
@@ -24,28 +24,9 @@ import numpy as np
 
 from ami_nodes.action_space import HEAD_NAMES
 from ami_nodes.learning.head_bandit import HeadBandit
+from ami_nodes.odometry import DeadReckoning
 
 Cell = tuple[int, int]
-
-
-class DeadReckoning:
-    """A planar pose integrated from body-frame velocities (REP 103: x forward, y left, yaw
-    counter-clockwise), starting at the origin facing +x."""
-
-    def __init__(self) -> None:
-        self.x = self.y = self.yaw = 0.0
-
-    def step(self, forward: float, left: float, yaw_rate: float, dt: float) -> None:
-        """Advance by `dt` seconds at `forward`, `left` (m/s) and `yaw_rate` (rad/s), moving
-        along the mid-step heading (exact for a constant-rate arc to second order)."""
-        if not all(math.isfinite(v) for v in (forward, left, yaw_rate, dt)) or dt < 0.0:
-            raise ValueError(f'dead reckoning needs finite velocities and dt >= 0, got '
-                             f'{forward}, {left}, {yaw_rate}, {dt}')
-        heading = self.yaw + 0.5 * yaw_rate * dt
-        cos_h, sin_h = math.cos(heading), math.sin(heading)
-        self.x += (forward * cos_h - left * sin_h) * dt
-        self.y += (forward * sin_h + left * cos_h) * dt
-        self.yaw = math.atan2(math.sin(self.yaw + yaw_rate * dt), math.cos(self.yaw + yaw_rate * dt))
 
 
 class PlaceNovelty:
@@ -89,12 +70,6 @@ class PlaceNovelty:
         self.cell = None
 
 
-#: A gap in the velocity stream longer than this is integrated as this long: after a stall
-#: (a restarted bridge) the robot has not been moving at its last velocity all along.
-MAX_VELOCITY_GAP_S = 0.5
-#: A measured speed above this (m/s or rad/s) is a broken or hostile message, not motion: one
-#: such value integrated would throw the dead-reckoned position far off (or to infinity) for good.
-MAX_MEASURED_SPEED = 100.0
 #: Holds in a row without one measured velocity after which the explorer is reported blind:
 #: without odometry its position never changes, so no hold pays and it chooses at random.
 BLIND_HOLDS = 3
@@ -118,18 +93,13 @@ class PlaceBandit:
         self.holds_without_velocity = 0  # paid holds in a row that heard no measured velocity
         self._heard_velocity = False
         self._action: tuple[int, ...] | None = None
-        self._last_stamp_ns: int | None = None
 
     def observe_velocity(self, forward: float, left: float, yaw_rate: float, stamp_ns: int) -> None:
         """Integrate a body-frame velocity measured at `stamp_ns` over the time since the last
-        one (at most MAX_VELOCITY_GAP_S) and pay the hold under way for any cell entered.
-        A stamp not after the last one only restarts the clock."""
+        one (DeadReckoning.observe) and pay the hold under way for any cell entered."""
         self._heard_velocity = True
-        if self._last_stamp_ns is not None and stamp_ns > self._last_stamp_ns:
-            dt = min((stamp_ns - self._last_stamp_ns) / 1e9, MAX_VELOCITY_GAP_S)
-            self.odometry.step(forward, left, yaw_rate, dt)
+        if self.odometry.observe(forward, left, yaw_rate, stamp_ns):
             self.hold_reward += self.places.observe(self.odometry.x, self.odometry.y)
-        self._last_stamp_ns = stamp_ns
 
     def choose(self) -> tuple[int, ...]:
         """Pay the hold that just ended, then choose the next one."""
@@ -160,4 +130,4 @@ class PlaceBandit:
         self.holds = int(state['holds'])
         self.odometry.x, self.odometry.y, self.odometry.yaw = (float(v) for v in state['pose'])
         self.places.restore([(int(x), int(y)) for x, y in state['entries']])
-        self._action, self._last_stamp_ns, self.hold_reward = None, None, 0.0
+        self._action, self.odometry.last_stamp_ns, self.hold_reward = None, None, 0.0

@@ -3,27 +3,39 @@
 Per frame: forward with gradients, auxiliary loss against the previous step (the previous
 action comes from the policy's `action` topic, matched by stamp), backward, step, then the
 detached features go out with the frame's header. A missing action degrades to the
-action-free loss; nothing here ever waits for another node.
+action-free loss; nothing here ever waits for another node. With the odometry term on
+(`loss_odometry` > 0) the node also integrates `measured_velocity` into a dead-reckoned pose
+and hands each frame the pose of its moment (none when no velocity came for a while).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 
+from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32
 
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
+from ami_nodes.odometry import MAX_VELOCITY_GAP_S, DeadReckoning
 from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.online import FROZEN_TRAIN_EVERY, OnlinePerception, OnlinePerceptionConfig
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.lifecycle import ManagedNode
-from ami_nodes.ros.messages import MessageError, features_to_msg, image_to_rgb, msg_to_action, rgb_to_image, stamp_to_ns
+from ami_nodes.ros.messages import (
+    MessageError,
+    features_to_msg,
+    image_to_rgb,
+    msg_to_action,
+    msg_to_body_velocity,
+    rgb_to_image,
+    stamp_to_ns,
+)
 from ami_nodes.ros.params import Param, params_of, torch_parameters
 from ami_nodes.ros.spin import run_node
 from ami_nodes.settings import config_from
 from ami_nodes.torch_device import configure_torch
 
-LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive')
+LOSS_TERMS = ('predictive', 'coherence', 'variance', 'covariance', 'contrastive', 'odometry')
 
 PARAMETERS = (
     *torch_parameters('the encoder'),
@@ -58,6 +70,9 @@ class PerceptionNode(ManagedNode):
         self._rate = RateMeter()
         self._losses: dict[str, float] = {}
         self._without_action = 0
+        self._odometry = DeadReckoning()
+        self._velocity_heard_ns: int | None = None   # node clock, when the last velocity came
+        self._without_pose = 0
 
     def build(self) -> None:
         device = configure_torch(self.p.device, self.p.torch_threads)
@@ -95,6 +110,9 @@ class PerceptionNode(ManagedNode):
                                  qos.STREAM)
         self.create_subscription(Image, 'image_raw', guard('image_raw', self._on_image),
                                  qos.LATEST)
+        if self.p.loss_odometry > 0:
+            self.create_subscription(TwistStamped, 'measured_velocity',
+                                     guard('measured_velocity', self._on_measured_velocity), qos.STREAM)
         self.create_timer(1.0, guard('feature_stats', self._publish_feature_stats))
 
     def save_and_drop(self, final_checkpoint: bool) -> None:
@@ -129,6 +147,26 @@ class PerceptionNode(ManagedNode):
         while len(self._actions) > 64:
             self._actions.popitem(last=False)
 
+    def _on_measured_velocity(self, msg: TwistStamped) -> None:
+        """Odometry for the odometry term (osc_bridge_node's, or a robot base's twist)."""
+        try:
+            values = msg_to_body_velocity(msg)
+        except MessageError as error:
+            self.errors.report('measured_velocity', str(error))
+            return
+        self._odometry.observe(*values, stamp_to_ns(msg.header.stamp))
+        self._velocity_heard_ns = self.get_clock().now().nanoseconds
+
+    def _current_pose(self) -> tuple[float, float, float] | None:
+        """The dead-reckoned pose, when the odometry term is on and a velocity came lately."""
+        if self.p.loss_odometry <= 0:
+            return None
+        heard = self._velocity_heard_ns
+        if heard is None or self.get_clock().now().nanoseconds - heard > MAX_VELOCITY_GAP_S * 1e9:
+            self._without_pose += 1
+            return None
+        return self._odometry.pose
+
     def _on_image(self, msg: Image) -> None:
         if not self.active:
             return
@@ -143,7 +181,7 @@ class PerceptionNode(ManagedNode):
             self._without_action += 1
         self._previous_stamp = stamp
         step = self.core.step(rgb, prev_action, on_features=lambda features: (
-            self._features_pub.publish(features_to_msg(features, msg.header))))
+            self._features_pub.publish(features_to_msg(features, msg.header))), pose=self._current_pose())
         self._step_ms.add(step.step_time_s * 1000)
         self._rate.tick()
         self._losses = step.losses
@@ -188,6 +226,8 @@ class PerceptionNode(ManagedNode):
                   'step_ms_p50': self._step_ms.p50, 'step_ms_p99': self._step_ms.p99,
                   'effective_rank': stats['effective_rank'],
                   'frames_without_action': self._without_action}
+        if self.p.loss_odometry > 0:
+            values['frames_without_pose'] = self._without_pose
         if self._rate.rate() == 0.0:
             return diagnostics.WARN, f'no frames arriving {self.errors.last}'.strip(), values
         return diagnostics.OK, f'{self._rate.rate():.1f} Hz, K={self._train_every_shown()}', values

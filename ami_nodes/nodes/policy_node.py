@@ -6,7 +6,6 @@ between ticks. This module only wires it to topics, parameters and services.
 """
 from __future__ import annotations
 
-import math
 import threading
 
 from geometry_msgs.msg import Twist, TwistStamped
@@ -18,7 +17,7 @@ from std_srvs.srv import SetBool
 from ami_nodes.action_space import NOOP, action_to_velocity
 from ami_nodes.learning.actor import ACTION_MODES, Actor
 from ami_nodes.learning.actor_critic import ActorCritic
-from ami_nodes.learning.place_novelty import BLIND_HOLDS, MAX_MEASURED_SPEED
+from ami_nodes.learning.place_novelty import BLIND_HOLDS
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
@@ -32,6 +31,7 @@ from ami_nodes.ros.messages import (
     experience_names,
     experience_to_msg,
     msg_to_blob,
+    msg_to_body_velocity,
     msg_to_features,
     stamp_to_ns,
 )
@@ -172,11 +172,10 @@ class PolicyNode(ManagedNode):
 
     def _on_measured_velocity(self, msg: TwistStamped) -> None:
         """Odometry for the held_bandit explorer (osc_bridge_node's, or a robot base's twist)."""
-        twist = msg.twist
-        values = (twist.linear.x, twist.linear.y, twist.angular.z)
-        if not all(math.isfinite(v) and abs(v) <= MAX_MEASURED_SPEED for v in values):
-            self.errors.report('measured_velocity', f'refused a velocity that is not finite or above '
-                               f'{MAX_MEASURED_SPEED:g} {values}')
+        try:
+            values = msg_to_body_velocity(msg)
+        except MessageError as error:
+            self.errors.report('measured_velocity', str(error))
             return
         if self.configured:
             self._actor.place_bandit.observe_velocity(*values, stamp_to_ns(msg.header.stamp))

@@ -49,6 +49,13 @@ class AuxLossConfig:
     loss_inverse_dynamics: float = setting(0.0, 'Weight of the term that tells the action from '
                                            '(f_t, f_{t-1}); its classifier exists only when '
                                            'this starts above 0', 0.0, 100.0)
+    loss_odometry: float = setting(0.0, "Weight of the term that makes a linear read-out of the "
+                                   "features move as the robot's dead-reckoned pose moves between "
+                                   'two trained rows (needs measured_velocity; its read-out exists '
+                                   'only when this starts above 0)', 0.0, 100.0)
+    odometry_horizon: int = setting(200, 'Pairs of rows further apart than this many frames do not '
+                                    'count in the odometry term, so drift beyond it does not '
+                                    'teach (0: any pair of one odometry session)', 0, 10**9)
     variance_target: float = 1.0
     contrastive_gap: int = 10
     contrastive_temperature: float = 0.1
@@ -185,6 +192,39 @@ def inverse_dynamics_loss(logits: torch.Tensor, action_one_hot: torch.Tensor) ->
     return known_action_mean(action_errors(logits, actions), actions)
 
 
+#: Metres that count as one unit in the odometry term's position targets (about a room's width),
+#: so position and heading (cos, sin) weigh alike.
+ODOMETRY_SCALE_M = 4.0
+#: What the odometry read-out gives per row: x and y over ODOMETRY_SCALE_M, cos and sin of yaw.
+ODOMETRY_OUTPUTS = 4
+
+
+def odometry_targets(poses: torch.Tensor) -> torch.Tensor:
+    """(B, 3) dead-reckoned (x, y, yaw) -> (B, 4) read-out targets; NaN rows stay NaN."""
+    return torch.stack([poses[:, 0] / ODOMETRY_SCALE_M, poses[:, 1] / ODOMETRY_SCALE_M,
+                        torch.cos(poses[:, 2]), torch.sin(poses[:, 2])], dim=-1)
+
+
+def odometry_loss(readout: torch.Tensor, poses: torch.Tensor, ticks: torch.Tensor, horizon: int) -> torch.Tensor | None:
+    """Mean over the pairs (i, j) of rows whose poses are known and whose frames are at most
+    `horizon` frames apart (0: any) of ||(r_j - r_i) - (o_j - o_i)||^2, r the read-out and o the
+    odometry targets: the read-out must move as the robot moved ("learning to see by moving",
+    Agrawal et al. 2015, with the robot's own odometry). Differences only, so where odometry
+    started does not matter. None when no pair counts. readout (B, 4); poses (B, 3), NaN when
+    unknown; ticks (B,) frame numbers."""
+    targets = odometry_targets(poses)
+    known = ~torch.isnan(targets).any(dim=-1)
+    pairs = (known[:, None] & known[None, :]).triu(1)
+    if horizon > 0:
+        pairs &= (ticks[:, None] - ticks[None, :]).abs() <= horizon
+    if not pairs.any():
+        return None
+    first, second = pairs.nonzero(as_tuple=True)
+    targets = torch.nan_to_num(targets)
+    moved = (readout[second] - readout[first]) - (targets[second] - targets[first])
+    return moved.pow(2).sum(dim=-1).mean()
+
+
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
 
@@ -205,6 +245,8 @@ class AuxLoss(nn.Module):
             self.heads['decoder'] = _mlp(feature_dim, cfg.head_hidden, 3 * RECONSTRUCTION_SIZE ** 2)
         if cfg.loss_inverse_dynamics > 0:
             self.heads['inverse'] = _mlp(2 * feature_dim, cfg.head_hidden, ACTION_ONE_HOT_DIM)
+        if cfg.loss_odometry > 0:
+            self.heads['odometry'] = nn.Linear(feature_dim, ODOMETRY_OUTPUTS, bias=False)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """The space the predictive and anti-collapse terms act in: the projector's output when
@@ -222,7 +264,8 @@ class AuxLoss(nn.Module):
 
     def forward(self, features: torch.Tensor, prediction: torch.Tensor | None, prev_features: torch.Tensor,
                 action_magnitude: torch.Tensor | float, history: torch.Tensor,
-                images: torch.Tensor | None = None, action_one_hot: torch.Tensor | None = None
+                images: torch.Tensor | None = None, action_one_hot: torch.Tensor | None = None,
+                poses: torch.Tensor | None = None, ticks: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and each enabled term (unweighted, detached) for logging.
 
@@ -234,7 +277,9 @@ class AuxLoss(nn.Module):
         covariance, reconstruction terms act on them (variance and covariance with history), the
         contrastive term on row 0 of `features`. images (B, 3, H, W) in [0, 1], each trained
         row's frame, feed the reconstruction term; action_one_hot (B, sum(ACTION_DIMS)) the
-        inverse-dynamics term; either term is skipped without them.
+        inverse-dynamics term; poses (B, 3) dead-reckoned (x, y, yaw) of each trained row's frame
+        (NaN unknown) and ticks (B,) their frame numbers the odometry term; a term is skipped
+        without its inputs.
         """
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
@@ -263,9 +308,13 @@ class AuxLoss(nn.Module):
             context = prev_features if cfg.trains_context else prev_features.detach()
             logits = self.heads['inverse'](torch.cat([features, context], dim=-1))
             terms['inverse_dynamics'] = inverse_dynamics_loss(logits, action_one_hot)
+        if cfg.loss_odometry and 'odometry' in self.heads and poses is not None and ticks is not None:
+            odometry = odometry_loss(self.heads['odometry'](rows), poses, ticks, cfg.odometry_horizon)
+            if odometry is not None:
+                terms['odometry'] = odometry
         weights = {'predictive': cfg.loss_predictive, 'coherence': cfg.loss_coherence,
                    'variance': cfg.loss_variance, 'covariance': cfg.loss_covariance,
                    'contrastive': cfg.loss_contrastive, 'reconstruction': cfg.loss_reconstruction,
-                   'inverse_dynamics': cfg.loss_inverse_dynamics}
+                   'inverse_dynamics': cfg.loss_inverse_dynamics, 'odometry': cfg.loss_odometry}
         total = sum((weights[name] * value for name, value in terms.items()), features.new_zeros(()))
         return total, {name: value.detach() for name, value in terms.items()}

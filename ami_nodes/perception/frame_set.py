@@ -3,7 +3,9 @@
 A new transition enters when the set has room or when its loss beats the lowest loss held,
 whose slot it takes; replaying refreshes the losses of what was replayed. Easy frames leave,
 hard ones stay, so replay batches stay diverse instead of being the last few similar frames.
-Each entry is (frame_{t-1}, frame_t, action_{t-1}) at the encoder's input size, uint8.
+Each entry is (frame_{t-1}, frame_t, action_{t-1}) at the encoder's input size, uint8, with
+the dead-reckoned poses of both frames and frame_t's number when known (the odometry term);
+poses belong to one odometry session and are not saved: a resumed set starts without them.
 `policy='fifo'` instead always replaces the oldest entry (a plain ring buffer), the baseline
 the prioritised rule is measured against; `policy='minred'` always admits the new entry and
 evicts the most redundant one, the entry whose embedding is most similar (cosine) to its
@@ -35,6 +37,8 @@ class FrameSet:
         self.frames = np.zeros_like(self.prev_frames)
         self.actions = np.full((capacity, len(ACTION_DIMS)), UNKNOWN_ACTION, np.int64)
         self.losses = np.zeros(capacity, np.float64)
+        self.poses = np.full((capacity, 2, 3), np.nan)   # (prev, current) x (x, y, yaw); NaN unknown
+        self.ticks = np.zeros(capacity, np.int64)         # frame_t's number in the stream
         self.embeddings: np.ndarray | None = None   # (capacity, D) unit rows, for minred
         self.size = 0
         self.rng = np.random.default_rng(seed)
@@ -43,9 +47,10 @@ class FrameSet:
         return self.size
 
     def offer(self, prev_frame: np.ndarray, frame: np.ndarray, action: Sequence[int] | None, loss: float,
-              embedding: np.ndarray | None = None) -> bool:
+              embedding: np.ndarray | None = None, poses: np.ndarray | None = None, tick: int = 0) -> bool:
         """Store the transition if there is room or the policy makes room for it (prioritised:
-        it is harder than the easiest one held). `embedding`: its features, for minred."""
+        it is harder than the easiest one held). `embedding`: its features, for minred; `poses`:
+        (2, 3) dead-reckoned poses of prev_frame and frame (None: unknown); `tick`: frame's number."""
         self._offered += 1
         if self.size < self.capacity:
             slot = self.size
@@ -61,6 +66,8 @@ class FrameSet:
         self.prev_frames[slot], self.frames[slot] = prev_frame, frame
         self.actions[slot] = UNKNOWN_ACTION if action is None else action
         self.losses[slot] = loss
+        self.poses[slot] = np.nan if poses is None else poses
+        self.ticks[slot] = tick
         if embedding is not None:
             self._set_embeddings(np.array([slot]), embedding[None])
         return True
@@ -105,5 +112,6 @@ class FrameSet:
         self.frames[:n] = state['frames'][:n].numpy()
         self.actions[:n] = state['actions'][:n].numpy()
         self.losses[:n] = state['losses'][:n].numpy()
+        self.poses[:] = np.nan  # another odometry session's poses: not comparable with this one's
         if 'embeddings' in state and n:
             self._set_embeddings(np.arange(n), state['embeddings'][:n].numpy())

@@ -33,6 +33,8 @@ from ami_nodes.settings import assign, setting
 
 #: train_every that means "never": a frozen encoder still runs the same code path.
 FROZEN_TRAIN_EVERY = 2**62
+#: The pose of a frame whose dead-reckoned pose is not known.
+UNKNOWN_POSE = np.full(3, np.nan)
 
 
 @dataclass
@@ -127,13 +129,17 @@ class OnlinePerception:
         self._last_target: np.ndarray | None = None
         self._last_prediction: np.ndarray | None = None
         self._prev_frame: np.ndarray | None = None
+        self._prev_pose = UNKNOWN_POSE
         self.frame_set = (FrameSet(cfg.frame_set_size, cfg.image_size, cfg.seed, cfg.replay_policy)
                           if cfg.replay_batch > 0 else None)
 
     def step(self, frame: np.ndarray, prev_action: Sequence[int] | None = None,
-             on_features: Callable[[np.ndarray], None] | None = None) -> PerceptionStep:
+             on_features: Callable[[np.ndarray], None] | None = None,
+             pose: Sequence[float] | None = None) -> PerceptionStep:
         """Encode `frame`; train on it if due. `prev_action` is the action taken since the last
-        frame; None (unknown) predicts with a zero action and leaves coherence ungated.
+        frame; None (unknown) predicts with a zero action and leaves coherence ungated. `pose`
+        is the robot's dead-reckoned (x, y, yaw) at this frame, for the odometry term (None:
+        unknown; the term then skips this frame).
 
         The published features are the forward pass's output, which the optimizer step cannot
         change; `on_features` receives them before the loss, backward pass and replay run, so
@@ -141,6 +147,7 @@ class OnlinePerception:
         """
         start = perf_counter()
         frame = self._resized(frame)
+        pose_now = UNKNOWN_POSE if pose is None else np.asarray(pose, np.float64)
         images = frame_to_tensor(frame, self.device)
         self._since_train += 1
         has_prev = len(self._history) > 0
@@ -157,7 +164,7 @@ class OnlinePerception:
             on_features(out)
         if trained:
             self._since_train = 0
-            total, terms = (self._loss(features, images, frame, prev_action, training=True)
+            total, terms = (self._loss(features, images, frame, prev_action, training=True, pose=pose_now)
                             if self.objective is None else self._batch_loss(frame, prev_action))
             trained = total is not None
         if trained:
@@ -172,9 +179,11 @@ class OnlinePerception:
             total, terms = None, {}
         else:
             with torch.no_grad():
-                total, terms = self._loss(live, images, frame, prev_action, training=False) if has_prev else (None, {})
+                total, terms = (self._loss(live, images, frame, prev_action, training=False, pose=pose_now)
+                                if has_prev else (None, {}))
         self._history.append(live)
         self._prev_frame = frame
+        self._prev_pose = pose_now
         self._published.append(out)
         self.frames += 1
         losses = {name: float(value) for name, value in terms.items()}
@@ -186,11 +195,15 @@ class OnlinePerception:
         return PerceptionStep(out, losses, trained, elapsed, self.train_every)
 
     def _loss(self, features: torch.Tensor, images: torch.Tensor, frame: np.ndarray,
-              prev_action: Sequence[int] | None, training: bool
+              prev_action: Sequence[int] | None, training: bool, pose: np.ndarray = UNKNOWN_POSE,
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Aux loss of the live transition (row 0), plus replayed rows when `training` and the
         frame set is full enough; offers the live transition to the frame set."""
         aux = self.config.aux
+        transition_poses = np.stack([self._prev_pose, pose])
+        # The trained rows' frames are the transitions' first ones when f_{t-1} carries the terms.
+        side = 0 if aux.context_rows_train else 1
+        poses, ticks = transition_poses[side][None], np.array([self.frames - 1 + side])
         prev_images = self._batch(self._prev_frame[None]) if self._prev_frame is not None else None
         train_context = training and aux.trains_context and prev_images is not None
         prev = self.encoder(prev_images) if train_context else self._history[-1]
@@ -208,8 +221,12 @@ class OnlinePerception:
             actions = torch.cat([actions, replayed_actions])
             magnitudes = torch.cat([magnitudes, replayed_magnitudes])
             row_images = None if row_images is None else torch.cat([row_images, replayed_row_images])
+            poses = np.concatenate([poses, self.frame_set.poses[indices, side]])
+            ticks = np.concatenate([ticks, self.frame_set.ticks[indices] - 1 + side])
         prediction = self.aux.predict(prev, actions) if self.config.aux.loss_predictive else None
-        total, terms = self.aux(features, prediction, prev, magnitudes, history, row_images, actions)
+        total, terms = self.aux(features, prediction, prev, magnitudes, history, row_images, actions,
+                                torch.from_numpy(poses).float().to(self.device),
+                                torch.from_numpy(ticks).to(self.device))
         with torch.no_grad():  # in the space the predictor works in: the projector's, if any
             target = self.aux.project(features.detach())
             guess = self.aux.project(prev.detach()) if prediction is None else prediction.detach()
@@ -221,7 +238,8 @@ class OnlinePerception:
             if indices is not None:
                 self.frame_set.update_losses(indices, errors[1:], embeddings[1:])
             if self._prev_frame is not None:
-                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0])
+                self.frame_set.offer(self._prev_frame, frame, prev_action, float(errors[0]), embeddings[0],
+                                     transition_poses, self.frames)
         return total, terms
 
     def _batch_loss(self, frame: np.ndarray, prev_action: Sequence[int] | None
@@ -409,6 +427,7 @@ class OnlinePerception:
             self.budget.load_state_dict(state['budget'])
         prev_frame = state['prev_frame']
         self._prev_frame = prev_frame.numpy().copy() if prev_frame.numel() else None
+        self._prev_pose = UNKNOWN_POSE  # odometry starts afresh: poses from before are not comparable
         if self.frame_set is not None and state['frame_set']:
             self.frame_set.load_state_dict(state['frame_set'])
         self._history.clear()

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, MultiArrayDimension, UInt8MultiArray
 
 from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, validate_action
+from ami_nodes.odometry import MAX_MEASURED_SPEED, plausible_velocity
 
 FEATURES_ENCODING = '32FC1'
 #: Model name inside policy weight blobs; the policy refuses blobs of any other model.
@@ -262,6 +264,17 @@ def msg_to_experience(msg: JointState, feature_dim: int | None = None) -> Experi
 def msg_to_reward(msg: Float32) -> float:
     """The reward a Float32 carries; NaN, infinite or beyond +-VALUE_LIMIT is a MessageError."""
     return float(check_values(np.array([msg.data], dtype=np.float64), 'reward')[0])
+
+
+def msg_to_body_velocity(msg: TwistStamped) -> tuple[float, float, float]:
+    """(forward, left, yaw_rate) of a measured body velocity; a component that is not finite
+    or above MAX_MEASURED_SPEED is a MessageError (integrated, it would throw the dead-reckoned
+    pose far off for good)."""
+    twist = msg.twist
+    values = (twist.linear.x, twist.linear.y, twist.angular.z)
+    if not plausible_velocity(values):
+        raise MessageError(f'velocity not finite or above {MAX_MEASURED_SPEED:g} {values}')
+    return values
 
 
 def blob_to_msg(blob: bytes, label: str) -> UInt8MultiArray:
