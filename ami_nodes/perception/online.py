@@ -224,9 +224,9 @@ class OnlinePerception:
             poses = np.concatenate([poses, self.frame_set.poses[indices, side]])
             ticks = np.concatenate([ticks, self.frame_set.ticks[indices] - 1 + side])
         prediction = self.aux.predict(prev, actions) if self.config.aux.loss_predictive else None
-        total, terms = self.aux(features, prediction, prev, magnitudes, history, row_images, actions,
-                                torch.from_numpy(poses).float().to(self.device),
-                                torch.from_numpy(ticks).to(self.device))
+        odometry = ((torch.from_numpy(poses).float().to(self.device), torch.from_numpy(ticks).to(self.device))
+                    if 'odometry' in self.aux.heads else (None, None))   # only the odometry term reads them
+        total, terms = self.aux(features, prediction, prev, magnitudes, history, row_images, actions, *odometry)
         with torch.no_grad():  # in the space the predictor works in: the projector's, if any
             target = self.aux.project(features.detach())
             guess = self.aux.project(prev.detach()) if prediction is None else prediction.detach()
