@@ -290,3 +290,23 @@ def test_odometry_term_trains_on_poses_and_a_resumed_perception_forgets_the_old_
     assert 'odometry' not in resumed.step(*world.step(), pose=(5.0, 5.0, 0.0)).losses
     later = [resumed.step(*world.step(), pose=(5.0 + 0.1 * i, 5.0, 0.0)).losses for i in range(1, 7)]
     assert any('odometry' in losses for losses in later)   # once two rows hold poses of this session
+
+
+def test_a_state_saved_with_a_linear_odometry_read_out_resumes_with_an_mlp_one():
+    def config(hidden: int) -> OnlinePerceptionConfig:
+        return OnlinePerceptionConfig(feature_dim=8, replay_batch=2, frame_set_size=4, aux=AuxLossConfig(
+            loss_reconstruction=0.0, loss_odometry=1.0, odometry_hidden=hidden))
+
+    linear, world = OnlinePerception(config(0)), Panorama(0)
+    for i in range(6):
+        linear.step(*world.step(), pose=(0.1 * i, 0.0, 0.0))
+    mlp = OnlinePerception(config(16))
+    fresh_read_out = copy.deepcopy(mlp.aux.heads.state_dict())
+    mlp.load_state_dict(copy.deepcopy(linear.state_dict()))
+    assert all(torch.equal(value, mlp.encoder.state_dict()[key]) for key, value in linear.encoder.state_dict().items())
+    assert all(torch.equal(value, mlp.aux.heads.state_dict()[key]) for key, value in fresh_read_out.items())
+    later = [mlp.step(*world.step(), pose=(0.1 * i, 0.0, 0.0)).losses for i in range(6)]
+    assert any('odometry' in losses for losses in later)
+    wider = OnlinePerception(config(32))   # same head, another width: also starts afresh
+    wider.load_state_dict(copy.deepcopy(mlp.state_dict()))
+    assert wider.step(*world.step(), pose=(0.0, 0.0, 0.0)).trained

@@ -390,13 +390,22 @@ class OnlinePerception:
         })
 
     def _load_heads(self, saved: dict[str, torch.Tensor]) -> bool:
-        """Load the aux heads both sides have; True when the two sets agree. A state saved before
-        a term was switched on (or after one was switched off) still resumes: its encoder and
-        predictor carry on, a new head starts at init, a dropped one is left behind."""
-        saved_names = {key.split('.')[0] for key in saved}
-        shared = {key: value for key, value in saved.items() if key.split('.')[0] in self.aux.heads}
-        self.aux.heads.load_state_dict(shared, strict=False)
-        return saved_names == set(self.aux.heads)
+        """Load each aux head whose saved weights fit it; True when every head was loaded and
+        none was left behind. A state saved before a term was switched on (or after one was
+        switched off), or with a head of another form (the odometry read-out linear, now an
+        MLP), still resumes: its encoder and predictor carry on, a new or reshaped head starts
+        at init, a dropped one is left behind."""
+        def shapes(weights: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Size]]:
+            by_head: dict[str, dict[str, torch.Size]] = {}
+            for key, value in weights.items():
+                by_head.setdefault(key.split('.')[0], {})[key] = value.shape
+            return by_head
+
+        saved_shapes, own_shapes = shapes(saved), shapes(self.aux.heads.state_dict())
+        fitting = {name for name, head in saved_shapes.items() if own_shapes.get(name) == head}
+        self.aux.heads.load_state_dict({key: value for key, value in saved.items() if key.split('.')[0] in fitting},
+                                       strict=False)
+        return fitting == set(saved_shapes) == set(own_shapes)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`; refuses a state built for another shape."""
