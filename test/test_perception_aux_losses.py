@@ -256,8 +256,8 @@ def test_odometry_term_counts_only_known_poses_within_the_horizon():
     assert odometry_loss(readout, poses[2:3], ticks[2:3], horizon=0) is None
 
 
-def test_odometry_term_trains_the_trained_rows_through_its_read_out():
-    loss = AuxLoss(8, AuxLossConfig(loss_reconstruction=0.0, loss_odometry=1.0))
+def test_odometry_term_trains_the_trained_rows_through_a_linear_read_out():
+    loss = AuxLoss(8, AuxLossConfig(loss_reconstruction=0.0, loss_odometry=1.0, odometry_hidden=0))
     assert set(loss.heads) == {'odometry'}
     features, prev = torch.randn(3, 8), torch.randn(3, 8, requires_grad=True)   # context: prev trains
     poses = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.1], [2.0, 1.0, 0.2]])
@@ -268,3 +268,15 @@ def test_odometry_term_trains_the_trained_rows_through_its_read_out():
     assert loss.heads['odometry'].weight.grad.abs().sum() > 0 and prev.grad.abs().sum() > 0
     _, without = loss(features, loss.predict(prev, None), prev, 0.0, torch.randn(4, 8))
     assert 'odometry' not in without
+
+
+def test_odometry_term_reads_the_features_through_an_mlp_by_default():
+    loss = AuxLoss(8, AuxLossConfig(loss_reconstruction=0.0, loss_odometry=1.0))
+    assert isinstance(loss.heads['odometry'], torch.nn.Sequential)
+    features, prev = torch.randn(3, 8), torch.randn(3, 8, requires_grad=True)
+    poses = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.1], [2.0, 1.0, 0.2]])
+    total, terms = loss(features, loss.predict(prev, None), prev, 0.0, torch.randn(4, 8),
+                        poses=poses, ticks=torch.arange(3))
+    assert terms['odometry'] > 0
+    total.backward()
+    assert loss.heads['odometry'][0].weight.grad.abs().sum() > 0 and prev.grad.abs().sum() > 0

@@ -49,13 +49,17 @@ class AuxLossConfig:
     loss_inverse_dynamics: float = setting(0.0, 'Weight of the term that tells the action from '
                                            '(f_t, f_{t-1}); its classifier exists only when '
                                            'this starts above 0', 0.0, 100.0)
-    loss_odometry: float = setting(0.0, "Weight of the term that makes a linear read-out of the "
+    loss_odometry: float = setting(0.0, "Weight of the term that makes a read-out of the "
                                    "features move as the robot's dead-reckoned pose moves between "
                                    'two trained rows (needs measured_velocity; its read-out exists '
                                    'only when this starts above 0)', 0.0, 100.0)
     odometry_horizon: int = setting(200, 'Pairs of rows further apart than this many frames do not '
                                     'count in the odometry term, so drift beyond it does not '
                                     'teach (0: any pair of one odometry session)', 0, 10**9)
+    odometry_hidden: int = setting(64, 'Hidden width of the MLP through which the odometry term reads '
+                                   'the features (0: a linear read-out, so pose must lie along four '
+                                   "directions of the features themselves, which costs their rank)",
+                                   0, 65536)
     variance_target: float = 1.0
     contrastive_gap: int = 10
     contrastive_temperature: float = 0.1
@@ -246,7 +250,8 @@ class AuxLoss(nn.Module):
         if cfg.loss_inverse_dynamics > 0:
             self.heads['inverse'] = _mlp(2 * feature_dim, cfg.head_hidden, ACTION_ONE_HOT_DIM)
         if cfg.loss_odometry > 0:
-            self.heads['odometry'] = nn.Linear(feature_dim, ODOMETRY_OUTPUTS, bias=False)
+            self.heads['odometry'] = (_mlp(feature_dim, cfg.odometry_hidden, ODOMETRY_OUTPUTS) if cfg.odometry_hidden
+                                      else nn.Linear(feature_dim, ODOMETRY_OUTPUTS, bias=False))
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """The space the predictive and anti-collapse terms act in: the projector's output when
