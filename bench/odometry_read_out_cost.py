@@ -1,8 +1,9 @@
 """What the odometry term's read-out form costs per training step: linear against an MLP.
 
 Two `OnlinePerception`s built as perception_node builds them from config/ami.yaml (odometry term
-on), one with each read-out (`odometry_hidden` 0 and 64), step in turn on the same frames in one process, training every
-frame, so a slow or noisy machine slows both alike; the difference is the read-out's.
+on), one with each read-out (`odometry_hidden` 0 and the config's), step in turn on the same
+frames in one process, training every frame, so a slow or noisy machine slows both alike; the
+difference is the read-out's.
 
     python -m bench.odometry_read_out_cost
 """
@@ -27,13 +28,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--steps', type=int, default=1000)
     parser.add_argument('--warmup', type=int, default=100)
-    parser.add_argument('--hidden', type=int, nargs='+', default=[0, 64])
+    parser.add_argument('--hidden', type=int, nargs='+', help="hidden widths to compare (default: 0, the linear "
+                        "read-out, and config/ami.yaml's odometry_hidden)")
     parser.add_argument('--out', type=Path, default=Path('bench/results/odometry_read_out_cost.json'))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    frames = np.random.default_rng(0).integers(0, 256, size=(64, 84, 84, 3), dtype=np.uint8)
     values = node_params()[0]
+    args.hidden = args.hidden or [0, values['odometry_hidden']]
+    frames = np.random.default_rng(0).integers(0, 256, size=(64, 84, 84, 3), dtype=np.uint8)
     perceptions = {hidden: OnlinePerception(config_from(
         OnlinePerceptionConfig, values, train_every=1, budget_s=0.0,
         aux=config_from(AuxLossConfig, values, odometry_hidden=hidden))) for hidden in args.hidden}
