@@ -3,9 +3,10 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 from ami_nodes.eval import harness
-from ami_nodes.learning.actor import StickyRandom
+from ami_nodes.learning.holds import StickyRandom
 from ami_nodes.learning.learner import LearnerConfig
 from ami_nodes.world.sim import WorldConfig
 
@@ -168,8 +169,8 @@ def test_branching_q_is_paid_each_touch_and_trains_from_replay():
     assert result['touches'] > 0
     assert result['touches'] - 1 <= result['extrinsic_reward_paid'] <= result['touches']
     decisions = 1.0 * 60 * 20 // 5
-    warmup = config.branching_q.warmup_decisions
-    assert result['updates'] == (decisions - warmup) * config.branching_q.updates_per_decision
+    warmup = config.branching_q.q_warmup_decisions
+    assert result['updates'] == (decisions - warmup) * config.branching_q.q_updates_per_decision
     assert harness.run(config)['touches'] == result['touches']   # deterministic under the seed
 
 
@@ -178,16 +179,25 @@ def test_branching_q_refuses_an_unknown_replay():
         harness.run(harness.HarnessConfig(policy='branching_q', minutes=0.01, q_replay='pixels'))
 
 
-def test_downstream_runs_the_replay_learner_only_in_the_harness(tmp_path):
+def test_downstream_live_runs_the_task_config_with_either_learner(tmp_path):
     from ami_nodes.eval import downstream
-    with pytest.raises(SystemExit):
-        downstream.main(['--learner', 'branching_q', '--out', str(tmp_path)])
+
+    def params(path):
+        config = yaml.safe_load(path.read_text())
+        return {section: values['ros__parameters'] for section, values in config.items()}
+    q = params(downstream.task_config(tmp_path / 'q', 'frozen', 3, 8))
+    assert q['/**']['algorithm'] == 'branching_q' and q['policy_node']['action_mode'] == 'epsilon_greedy'
+    assert q['perception_node']['train_online'] is False and q['ami_world']['seed'] == 3
+    assert q['ami_world']['targets'] == 8 and q['learner_node']['extrinsic_weight'] == 1.0
+    ppo = params(downstream.task_config(tmp_path / 'ppo', 'online', 3, 8, {'intrinsic_weight': 0.0}, 'ppo'))
+    assert ppo['/**']['algorithm'] == 'ppo' and ppo['policy_node']['action_mode'] == 'sample'
+    assert ppo['perception_node']['train_online'] is True and ppo['learner_node']['intrinsic_weight'] == 0.0
 
 
 def test_downstream_runs_its_protocol_in_the_harness(tmp_path):
     from ami_nodes.eval import downstream
-    report = downstream.main(['--harness', '--seeds', '0', '--minutes', '1', '--window', '0', '1', '--targets', '8',
-                              '--intrinsic-weight', '0', '--out', str(tmp_path)])
+    report = downstream.main(['--harness', '--learner', 'ppo', '--seeds', '0', '--minutes', '1', '--window', '0', '1',
+                              '--targets', '8', '--intrinsic-weight', '0', '--out', str(tmp_path)])
     assert report['harness'] and report['learner_overrides'] == {'intrinsic_weight': 0.0}
     assert [run['mode'] for run in report['runs']] == list(downstream.MODES)
     for run in report['runs']:   # touches never decrease, and the window's rate is what the curve gained

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from ami_nodes.action_space import ACTION_DIMS
-from ami_nodes.learning.actor import UNIFORM_LOG_PROB, Actor, StickyRandom, hold_bounds_ns, uniform_action
+from ami_nodes.learning.actor import MODES_OF, UNIFORM_LOG_PROB, Actor
 from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.learning.branching_q import BranchingQNetwork
+from ami_nodes.learning.holds import StickyRandom, hold_bounds_ns, uniform_action
 from ami_nodes.persistence.weights import decode_weights, encode_weights
 
 torch.set_num_threads(1)
@@ -133,3 +135,47 @@ def test_build_adopts_decoded_weights_exactly_without_meta_tensors():
     assert after.value == pytest.approx(expected.value) and after.value != before.value
     with pytest.raises(RuntimeError):  # a tensor set of the wrong shape is refused
         actor.build(ActorCritic(16, ACTION_DIMS, 4).state_dict())
+
+
+def test_epsilon_greedy_decides_every_decision_s_greedily_at_epsilon_zero():
+    actor = Actor(8, 16, 'epsilon_greedy', seed=0, algorithm='branching_q', decision_s=0.25)
+    q = BranchingQNetwork(8, ACTION_DIMS, 16)
+    actor.adopt(actor.build(q.state_dict()), epsilon=0.0)
+    rng = np.random.default_rng(1)
+    decisions = []
+    for tick in range(40):   # 2 s at 20 Hz: a decision every 5 frames
+        features = rng.normal(size=8).astype(np.float32)
+        decision = actor.decide(features, tick * TICK_NS)
+        if decision.fresh:
+            decisions.append(tick)
+            assert decision.action == q.best(features)[0]
+            held = decision.action
+        assert decision.action == held and (decision.log_prob, decision.value) == (0.0, 0.0)
+    assert decisions == list(range(0, 40, 5))
+
+
+def test_epsilon_one_explores_with_held_random_actions_until_weights_say_otherwise():
+    actor = Actor(8, 16, 'epsilon_greedy', seed=0, algorithm='branching_q', decision_s=0.25,
+                  sticky_min_s=1.0, sticky_max_s=1.0)
+    assert actor.epsilon == 1.0   # before any weights: the sticky walker, decided every 0.25 s
+    features = np.zeros(8, np.float32)
+    actions = [actor.decide(features, tick * TICK_NS).action for tick in range(80)]
+    assert [len(set(actions[i:i + 20])) for i in range(0, 80, 20)] == [1, 1, 1, 1]
+    assert len(set(actions)) > 1
+    actor.set_decision_period(0.5)
+    fresh = [actor.decide(features, (80 + tick) * TICK_NS).fresh for tick in range(40)]
+    assert sum(fresh) == 4
+
+
+def test_each_algorithm_acts_only_in_its_own_modes():
+    assert MODES_OF['branching_q'] == ('epsilon_greedy',) and 'epsilon_greedy' not in MODES_OF['ppo']
+    with pytest.raises(ValueError, match='modes of algorithm'):
+        Actor(8, 16, 'sample', seed=0, algorithm='branching_q')
+    with pytest.raises(ValueError, match='modes of algorithm'):
+        Actor(8, 16, 'epsilon_greedy', seed=0)
+    with pytest.raises(ValueError, match='algorithm'):
+        Actor(8, 16, 'sample', seed=0, algorithm='dqn')
+    q_actor = Actor(8, 16, 'epsilon_greedy', seed=0, algorithm='branching_q')
+    assert isinstance(q_actor.model, BranchingQNetwork)
+    with pytest.raises(RuntimeError):   # an actor-critic's weights do not fit a Q network
+        q_actor.build(Actor(8, 16, 'sample', seed=0).state())

@@ -145,7 +145,9 @@ def test_package_xml_lists_the_message_packages():
 
 #: The core config dataclasses each node builds from its parameters, by the same names.
 CORE_CONFIGS = {
-    'learner_node': ('ami_nodes.learning.learner:LearnerConfig', 'ami_nodes.learning.ppo:PPOConfig'),
+    'learner_node': ('ami_nodes.learning.learner:LearnerConfig', 'ami_nodes.learning.ppo:PPOConfig',
+                     'ami_nodes.learning.branching_q:BranchingQConfig',
+                     'ami_nodes.learning.decision_stream_q:DecisionStreamConfig'),
     'perception_node': ('ami_nodes.perception.online:OnlinePerceptionConfig',
                         'ami_nodes.perception.aux_losses:AuxLossConfig'),
 }

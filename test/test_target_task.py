@@ -102,12 +102,10 @@ def test_target_config_differs_from_the_default_only_in_the_task():
     assert changed == {('ami_world', 'target'), ('ami_world', 'avatar_osc_host'),
                        ('ami_world', 'avatar_osc_port'), ('ami_world', 'target_parameter'),
                        ('learner_node', 'extrinsic_weight'), ('osc_bridge_node', 'reward_parameter'),
-                       # PPO acts (per tick), not the place-novelty bandit, which needs no odometry
-                       ('policy_node', 'action_mode'), ('ami_world', 'velocity_parameters'),
-                       ('osc_bridge_node', 'velocity_parameters'),
-                       # and so perception has no odometry to learn from
-                       ('perception_node', 'loss_odometry')}
-    assert task['policy_node']['ros__parameters']['action_mode'] == 'sample'
+                       # learnt by Q-learning from replay, acted on epsilon-greedily
+                       ('/**', 'algorithm'), ('policy_node', 'action_mode')}
+    assert task['/**']['ros__parameters']['algorithm'] == 'branching_q'
+    assert task['policy_node']['ros__parameters']['action_mode'] == 'epsilon_greedy'
     assert set(task) == set(base)
     assert base['learner_node']['ros__parameters']['extrinsic_weight'] == 0.0
     from ami_nodes import system

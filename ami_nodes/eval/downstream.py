@@ -1,20 +1,22 @@
 """Seed 003's claim downstream: does an online-trained encoder make the policy learn a task faster?
 
 Runs the real system (world + five ROS nodes via ami_launch) with config/ami_target.yaml (the
-touch-the-target task, extrinsic reward on) once per world seed and encoder mode: `online`
-(perception trains, the default) and `frozen` (the same encoder, same seed, never trained:
-perception_node `train_online: false`). The world's ground truth (`/state`: touches) is sampled
-every 5 s; reward per minute over the window is (touches at the end - at the start) x
-reward_scale / window length.
+touch-the-target task, extrinsic reward on, learnt by branching_q) once per world seed and
+encoder mode: `online` (perception trains, the default) and `frozen` (the same encoder, same
+seed, never trained: perception_node `train_online: false`). The world's ground truth (`/state`:
+touches) is sampled every 5 s; reward per minute over the window is (touches at the end - at the
+start) x reward_scale / window length. Each run's last checkpoint says how much perception
+trained (frames, training steps) and what the learner did (decisions, updates, chain breaks).
 
-    python -m ami_nodes.eval.downstream --seeds 0 1 2 --minutes 15 --window 5 15 --out bench/results/downstream
+    python -m ami_nodes.eval.downstream --seeds 0 1 2 --minutes 15 --window 5 15 --targets 8 \\
+        --out bench/results/downstream
 
+`--learner ppo` runs the earlier learner instead (curiosity-driven PPO, acting per tick).
 `--side-by-side` runs a seed's two modes at once in two ROS domains. `--harness` runs the same
 protocol in the in-process harness (ami_nodes.eval.harness, simulated time, no ROS) with the
 task config's layout and learner weights: fast evidence to rank settings, not the live system's.
-There, `--learner branching_q` swaps the PPO learner for factored Q-learning from replay
-(learning/branching_q.py), one decision every `--decision-ticks` ticks; `--q-replay` says
-whether its replay keeps frames (encoded when drawn, by the encoder as it is then) or features.
+There branching_q decides every `--decision-ticks` ticks; `--q-replay` says whether its replay
+keeps frames (encoded when drawn, by the encoder as it is then) or features.
 """
 from __future__ import annotations
 
@@ -33,22 +35,33 @@ from ami_nodes import system
 from ami_nodes.eval import harness
 from ami_nodes.eval.curiosity_coverage import mean_and_interval
 from ami_nodes.eval.live import LiveRun
+from ami_nodes.persistence import PersistenceError, latest_checkpoint, load_part
 from ami_nodes.tools.launch_config import write_config
 
 MODES = {'online': True, 'frozen': False}
 TASK_CONFIG = 'ami_target.yaml'
+LEARNERS = ('branching_q', 'ppo')
+#: What `--learner ppo` changes in the task config: the earlier learner, acting per tick.
+PPO_OVERRIDES = {'/**': {'algorithm': 'ppo'}, 'policy_node': {'action_mode': 'sample'}}
 LINE_STYLES = ('-', '--', ':', '-.')
 
 
+def task_config(workdir: Path, mode: str, seed: int, targets: int, learner: dict | None = None,
+                algorithm: str = 'branching_q') -> Path:
+    """The task config of one run (free ports), written to `workdir`/ami.yaml."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    overrides = {'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]},
+                 'learner_node': learner or {}}
+    for section, values in (PPO_OVERRIDES if algorithm == 'ppo' else {}).items():
+        overrides[section] = {**overrides.get(section, {}), **values}
+    return write_config(workdir / 'ami.yaml', overrides, base=system.share_dir() / 'config' / TASK_CONFIG)
+
+
 def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, domain_id: int,
-            learner: dict | None = None) -> dict:
+            learner: dict | None = None, algorithm: str = 'branching_q') -> dict:
     """One run of the whole system in ROS domain `domain_id`; (seconds, touches) every
     SAMPLE_PERIOD_S from the world. `learner`: learner_node parameters over the task config's."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = write_config(workdir / 'ami.yaml', {
-        'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]},
-        'learner_node': learner or {}},
-        base=system.share_dir() / 'config' / TASK_CONFIG)
+    config = task_config(workdir, mode, seed, targets, learner, algorithm)
     scale = yaml.safe_load(config.read_text())['osc_bridge_node']['ros__parameters']['reward_scale']
     curve: list[tuple[float, float]] = []
     started: float | None = None
@@ -63,7 +76,29 @@ def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, d
             if elapsed >= minutes * 60.0:
                 break
     code = run.exit_code
-    return {'mode': mode, 'seed': seed, 'exit_code': code, 'cumulative_reward': curve}
+    return {'mode': mode, 'seed': seed, 'exit_code': code, 'cumulative_reward': curve,
+            'final_checkpoint': checkpoint_facts(workdir / 'checkpoints')}
+
+
+def checkpoint_facts(checkpoints: Path) -> dict:
+    """What the run's last checkpoint (the final save at exit) says perception and the learner
+    did; empty when there is none."""
+    checkpoint = latest_checkpoint(checkpoints)
+    if checkpoint is None:
+        return {}
+    try:
+        perception = load_part(checkpoint, 'perception_node').trainers['online']['counters']
+        learner = load_part(checkpoint, system.LEARNER)
+    except (PersistenceError, KeyError) as error:
+        return {'error': str(error)}
+    facts = {'checkpoint': checkpoint.name, 'perception_frames': int(perception['frames']),
+             'perception_train_steps': int(perception['train_steps']),
+             'learner_updates': int(learner.interaction['learner']['updates'])}
+    if 'branching_q' in learner.trainers:
+        q = learner.trainers['branching_q']
+        facts.update({f'q_{k}': int(v) for k, v in q['q']['counters'].items()},
+                     **{k: int(v) for k, v in q['counters'].items()})
+    return facts
 
 
 def run_in_harness(mode: str, seed: int, minutes: float, targets: int, learner: dict | None = None,
@@ -156,9 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
                              'the wall time, and both modes share the same CPU contention')
     parser.add_argument('--harness', action='store_true',
                         help='run in the in-process harness (simulated time, no ROS), not the live system')
-    parser.add_argument('--learner', choices=('ppo', 'branching_q'), default='ppo',
-                        help="harness only: the learner (ppo: learner_node's; branching_q: "
-                             'factored Q-learning from replay)')
+    parser.add_argument('--learner', choices=LEARNERS, default=LEARNERS[0],
+                        help='branching_q: factored Q-learning from replay, as the task config ships; '
+                             'ppo: curiosity-driven PPO acting per tick')
     parser.add_argument('--decision-ticks', type=int, default=5,
                         help='harness, branching_q: ticks between decisions (5 = 0.25 s at 20 Hz)')
     parser.add_argument('--q-replay', choices=harness.Q_REPLAYS, default=harness.HarnessConfig.q_replay,
@@ -168,8 +203,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if not 0 <= args.window[0] < args.window[1] <= args.minutes:
         parser.error('--window must lie within [0, --minutes]')
-    if args.learner != 'ppo' and not args.harness:
-        parser.error('--learner branching_q runs only in the harness (--harness)')
     policy, decision_ticks = ('curious', 1) if args.learner == 'ppo' else ('branching_q', args.decision_ticks)
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -182,7 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
                 runs += [future.result() for future in futures]
             continue
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
-                 args.domain + (i if args.side_by_side else 0), learner) for i, mode in enumerate(MODES)]
+                 args.domain + (i if args.side_by_side else 0), learner, args.learner)
+                for i, mode in enumerate(MODES)]
         if args.side_by_side:
             with ThreadPoolExecutor(len(jobs)) as pool:
                 runs += list(pool.map(lambda job: run_one(*job), jobs))

@@ -36,9 +36,9 @@ import torch
 
 from ami_nodes.action_space import ACTION_DIMS, HEAD_CHOICES, HEAD_NAMES, VelocityLimits, action_to_velocity
 from ami_nodes.actuation.vrchat_osc import velocity_to_inputs
-from ami_nodes.learning.actor import Hold, StickyRandom, uniform_action
 from ami_nodes.learning.branching_q import BranchingQConfig, BranchingQLearner
 from ami_nodes.learning.experience import ExperienceBuffer, Transition
+from ami_nodes.learning.holds import Hold, StickyRandom, uniform_action
 from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, LearnerConfig
 from ami_nodes.learning.place_novelty import PlaceBandit
 from ami_nodes.learning.ppo import PPOConfig

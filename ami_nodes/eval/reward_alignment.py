@@ -34,8 +34,8 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, VelocityLimits
 from ami_nodes.eval.harness import HELD_OUT_SEEDS, STICKY_MAX_S, STICKY_MIN_S
 from ami_nodes.eval.perception_probe import drive
-from ami_nodes.learning.actor import Hold, uniform_action
 from ami_nodes.learning.head_bandit import ContextualHeadBandit, HeadBandit
+from ami_nodes.learning.holds import Hold, uniform_action
 from ami_nodes.learning.novelty import EpisodicNovelty
 from ami_nodes.learning.place_novelty import PlaceNovelty
 from ami_nodes.odometry import DeadReckoning

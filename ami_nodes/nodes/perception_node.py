@@ -13,16 +13,19 @@ from collections import OrderedDict
 
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float32
+from std_msgs.msg import Float32, UInt8MultiArray
 
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.odometry import MAX_VELOCITY_GAP_S, DeadReckoning
 from ami_nodes.perception.aux_losses import AuxLossConfig
 from ami_nodes.perception.online import FROZEN_TRAIN_EVERY, OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
 from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import (
+    ENCODER_MODEL,
     MessageError,
+    blob_to_msg,
     features_to_msg,
     image_to_rgb,
     msg_to_action,
@@ -49,6 +52,9 @@ PARAMETERS = (
           live=True),
     Param('preview_every', 5, 'Publish the preview image every N frames (0: never)', 0, 100000),
     Param('log_every', 20, 'Write losses to the training log every N frames', 1, 100000),
+    Param('encoder_weights_period', 5.0, 'Publish the encoder weights on encoder_weights every N s '
+          'while anyone subscribes (learner_node with branching_q encodes its replay with them; '
+          '0: never)', 0.0, 3600.0),
     *checkpointing.PARAMETERS,
 )
 #: How OnlinePerception.state_dict() is split into the checkpoint's folders: models (loadable
@@ -73,6 +79,7 @@ class PerceptionNode(ManagedNode):
         self._odometry = DeadReckoning()
         self._velocity_heard_ns: int | None = None   # node clock, when the last velocity came
         self._without_pose = 0
+        self._encoder_sent = 0
 
     def build(self) -> None:
         device = configure_torch(self.p.device, self.p.torch_threads)
@@ -114,6 +121,10 @@ class PerceptionNode(ManagedNode):
             self.create_subscription(TwistStamped, 'measured_velocity',
                                      guard('measured_velocity', self._on_measured_velocity), qos.STREAM)
         self.create_timer(1.0, guard('feature_stats', self._publish_feature_stats))
+        self._encoder_pub = self.create_lifecycle_publisher(UInt8MultiArray, 'encoder_weights', qos.LATCHED)
+        if self.p.encoder_weights_period > 0:
+            self.create_timer(self.p.encoder_weights_period,
+                              guard('encoder_weights', self._publish_encoder_weights))
 
     def save_and_drop(self, final_checkpoint: bool) -> None:
         """The learner's checkpoints hold this node's part (it cannot make one alone), so
@@ -218,6 +229,16 @@ class PerceptionNode(ManagedNode):
         self._log.scalars({'perception/feature_std': stats['std'],
                            'perception/effective_rank': stats['effective_rank']}, self.core.frames)
 
+    def _publish_encoder_weights(self) -> None:
+        """The published encoder's weights, versioned by training steps, when someone listens.
+        Sent again each period even when unchanged: Fast DDS can miss a transient-local sample
+        for a late joiner, and the receiver ignores a blob it already has (its checksum)."""
+        if not self.active or self._encoder_pub.get_subscription_count() == 0:
+            return
+        blob = encode_weights(self.core.encoder_state(), self.core.train_steps, ENCODER_MODEL)
+        self._encoder_pub.publish(blob_to_msg(blob, f'{ENCODER_MODEL} v{self.core.train_steps}'))
+        self._encoder_sent += 1
+
     def report(self) -> diagnostics.Report:
         stats = self.core.feature_stats()
         values = {'rate_hz': self._rate.rate(), 'frames': self.core.frames,
@@ -225,7 +246,8 @@ class PerceptionNode(ManagedNode):
                   'aux_loss': self._losses.get('total', float('nan')),
                   'step_ms_p50': self._step_ms.p50, 'step_ms_p99': self._step_ms.p99,
                   'effective_rank': stats['effective_rank'],
-                  'frames_without_action': self._without_action}
+                  'frames_without_action': self._without_action,
+                  'encoder_weights_sent': self._encoder_sent}
         if self.p.loss_odometry > 0:
             values['frames_without_pose'] = self._without_pose
         if self._rate.rate() == 0.0:

@@ -2,7 +2,9 @@
 
 The actor (ami_nodes.learning.actor) runs under torch.inference_mode and never waits on
 training: new weights are decoded, validated and built on a worker thread and swapped in
-between ticks. This module only wires it to topics, parameters and services.
+between ticks. `algorithm` says which network the learner ships: PPO's actor-critic, or
+branching_q's Q network, whose weights carry the exploration rate to act with. This module
+only wires the actor to topics, parameters and services.
 """
 from __future__ import annotations
 
@@ -15,16 +17,20 @@ from std_msgs.msg import Float32, Header, Int64, UInt8MultiArray
 from std_srvs.srv import SetBool
 
 from ami_nodes.action_space import NOOP, action_to_velocity
-from ami_nodes.learning.actor import ACTION_MODES, Actor
+from ami_nodes.learning.actor import ACTION_MODES, ALGORITHMS, MODES_OF, Actor
 from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.learning.branching_q import BranchingQNetwork
 from ami_nodes.learning.place_novelty import BLIND_HOLDS
 from ami_nodes.monitoring.rates import RateMeter, RollingStats
 from ami_nodes.persistence.tensors import tensor_spec
 from ami_nodes.persistence.weights import WeightsError, WeightsPacket, decode_weights
 from ami_nodes.ros import checkpointing, diagnostics, qos
+from ami_nodes.ros.errors import ConfigureError
 from ami_nodes.ros.lifecycle import ManagedNode
 from ami_nodes.ros.messages import (
+    EPSILON_KEY,
     POLICY_MODEL,
+    Q_POLICY_MODEL,
     Experience,
     MessageError,
     action_to_msg,
@@ -41,6 +47,9 @@ from ami_nodes.torch_device import configure_torch
 
 PARAMETERS = (
     *torch_parameters('the actor'),
+    Param('algorithm', 'ppo', "The learner's algorithm, so the network its weights hold: 'ppo' "
+          "(an actor-critic) or 'branching_q' (a Q network; action_mode epsilon_greedy)",
+          choices=ALGORITHMS),
     Param('feature_dim', 64, 'Size of the feature vector from perception_node', 1, 65536),
     Param('hidden_size', 128, 'Hidden units of the actor-critic MLP', 1, 65536),
     Param('action_mode', 'sample', "How actions are chosen: 'sample' from the policy, its "
@@ -50,12 +59,17 @@ PARAMETERS = (
           "the uniform log-prob), 'held_sample': sampled from the policy and held as "
           "'sticky' holds, one experience step per hold, or 'held_bandit': held as "
           "'held_sample', chosen by a per-head bandit paid the novelty of the places each hold "
-          "reached (dead-reckoned from measured_velocity)", choices=ACTION_MODES, live=True),
+          "reached (dead-reckoned from measured_velocity); with algorithm branching_q, "
+          "'epsilon_greedy': every decision_s the Q network's greedy action or, with the "
+          'probability epsilon its weights carry, a random one held as sticky holds',
+          choices=ACTION_MODES, live=True),
     Param('sticky_min_s', 0.25, "Shortest hold (s, frame stamps) of a 'sticky', "
           "'held_sample' or 'held_bandit' action", 0.001, 3600.0, live=True),
     Param('sticky_max_s', 2.0, "Longest hold (s, frame stamps) of a 'sticky', "
           "'held_sample' or 'held_bandit' action; each hold is drawn uniformly between the two",
           0.001, 3600.0, live=True),
+    Param('decision_s', 0.25, "Time (s, frame stamps) between two 'epsilon_greedy' decisions; "
+          'each is one step of experience', 0.001, 3600.0, live=True),
     Param('seed', 0, 'Seed of the initial weights and of action sampling', 0, 2**31 - 1),
     Param('cmd_vel_stamped', True, 'Publish geometry_msgs/TwistStamped (else Twist)'),
     *VELOCITY_PARAMETERS,
@@ -71,7 +85,7 @@ class PolicyNode(ManagedNode):
         super().__init__('policy_node', PARAMETERS, self._apply, refuse=self._refuse)
         self._actor: Actor | None = None
         self._version = -1  # its own random weights, until the learner's first version
-        self._pending: tuple[ActorCritic, int, str] | None = None
+        self._pending: tuple[ActorCritic | BranchingQNetwork, int, str, float | None] | None = None
         self._limits = velocity_limits(self.p)
         self._acting = True
         self._seq = 0
@@ -86,9 +100,13 @@ class PolicyNode(ManagedNode):
         self._worker: threading.Thread | None = None
 
     def build(self) -> None:
+        problem = self._mode_problem(self.p.algorithm, self.p.action_mode)
+        if problem:
+            raise ConfigureError(problem)
         self._actor = Actor(self.p.feature_dim, self.p.hidden_size, self.p.action_mode,
                             self.p.seed, configure_torch(self.p.device, self.p.torch_threads),
-                            self.p.sticky_min_s, self.p.sticky_max_s)
+                            self.p.sticky_min_s, self.p.sticky_max_s, self.p.algorithm,
+                            self.p.decision_s)
         self._version, self._pending, self._seq = -1, None, 0
         checkpointing.resume(self, self.p, self._restore)
         self._closing = False
@@ -193,11 +211,12 @@ class PolicyNode(ManagedNode):
         with self._weights_lock:
             pending, self._pending = self._pending, None
         if pending is not None:
-            model, self._version, checksum = pending
-            self._actor.adopt(model)
+            model, self._version, checksum, epsilon = pending
+            self._actor.adopt(model, epsilon)
             self._version_pub.publish(Int64(data=self._version))
+            # at most every 10 s: a Q learner ships about once a second (~/version has each)
             self.get_logger().info(f'applied policy weights v{self._version} '
-                                   f'(sha256 {checksum[:12]})')
+                                   f'(sha256 {checksum[:12]})', throttle_duration_sec=10.0)
 
     # --- weights, off the hot path ----------------------------------------------------
     def _on_weights(self, msg: UInt8MultiArray) -> None:
@@ -225,20 +244,37 @@ class PolicyNode(ManagedNode):
             if model is None:
                 continue  # the learner re-published what we already have
             with self._weights_lock:
-                self._pending = (model, packet.version, packet.metadata.get('sha256', ''))
+                self._pending = (model, packet.version, packet.metadata.get('sha256', ''),
+                                 self._epsilon_of(packet))
 
     def _decode(self, blob: bytes, expected, newest: int
-                ) -> tuple[ActorCritic | None, WeightsPacket]:
+                ) -> tuple[ActorCritic | BranchingQNetwork | None, WeightsPacket]:
         """The model a blob holds (None: version `newest` again); WeightsError if unusable."""
-        packet = decode_weights(blob, expected=expected, model=POLICY_MODEL)
+        model = Q_POLICY_MODEL if self.p.algorithm == 'branching_q' else POLICY_MODEL
+        packet = decode_weights(blob, expected=expected, model=model)
         if packet.version == newest:
             return None, packet
         if packet.version < newest:
             raise WeightsError(f'version {packet.version} is older than v{newest}')
+        self._epsilon_of(packet)
         try:
             return self._actor.build(packet.tensors), packet
         except ValueError as error:
             raise WeightsError(f'v{packet.version}: {error}') from error
+
+    def _epsilon_of(self, packet: WeightsPacket) -> float | None:
+        """The exploration rate a Q network's weights carry (None for PPO's); WeightsError
+        when it is missing or not a probability."""
+        if self.p.algorithm != 'branching_q':
+            return None
+        text = packet.metadata.get(EPSILON_KEY)
+        try:
+            epsilon = float(text)
+        except (TypeError, ValueError):
+            epsilon = float('nan')
+        if not 0.0 <= epsilon <= 1.0:
+            raise WeightsError(f'v{packet.version}: {EPSILON_KEY} is {text!r}, expected a probability in [0, 1]')
+        return epsilon
 
     def _restore(self, part) -> None:
         self._actor.load_state(part.model('policy', like=self._actor.model.state_dict()))
@@ -246,12 +282,14 @@ class PolicyNode(ManagedNode):
         self._seq = int(part.interaction['policy']['seq'])
         if 'place_bandit' in part.interaction['policy']:   # checkpoints from before held_bandit lack it
             self._actor.place_bandit.load_state_dict(part.interaction['policy']['place_bandit'])
+        self._actor.epsilon = float(part.interaction['policy'].get('epsilon', 1.0))
 
     def _snapshot(self) -> checkpointing.Part | None:
         if not self.configured:
             return None
         return {'models': {'policy': self._actor.state()},
                 'interaction': {'policy': {'version': self._version, 'seq': self._seq,
+                                           'epsilon': self._actor.epsilon,
                                            'place_bandit': self._actor.place_bandit.state_dict()}},
                 'params': checkpointing.node_params(self)}
 
@@ -264,7 +302,17 @@ class PolicyNode(ManagedNode):
         return response
 
     @staticmethod
-    def _refuse(values) -> str | None:
+    def _mode_problem(algorithm: str, action_mode: str) -> str | None:
+        if action_mode not in MODES_OF[algorithm]:
+            return (f'action_mode {action_mode!r} does not act with the {algorithm} network: with '
+                    f'algorithm {algorithm} use one of {MODES_OF[algorithm]}')
+        return None
+
+    @classmethod
+    def _refuse(cls, values) -> str | None:
+        problem = cls._mode_problem(values.algorithm, values.action_mode)
+        if problem:
+            return problem
         if values.sticky_min_s > values.sticky_max_s:
             return (f'sticky_min_s ({values.sticky_min_s}) must not exceed sticky_max_s '
                     f'({values.sticky_max_s}); set both in one call to move the range')
@@ -272,12 +320,14 @@ class PolicyNode(ManagedNode):
 
     def _apply(self, name: str, value) -> None:
         """Live parameters, between ticks (the executor runs this and the hot path in turn)."""
-        if self._actor is None and name in ('action_mode', 'sticky_min_s', 'sticky_max_s'):
+        if self._actor is None and name in ('action_mode', 'sticky_min_s', 'sticky_max_s', 'decision_s'):
             pass  # configure builds the actor from the new value
         elif name == 'action_mode':
             self._actor.set_action_mode(value)
         elif name in ('sticky_min_s', 'sticky_max_s'):
             self._actor.set_sticky_range(self.p.sticky_min_s, self.p.sticky_max_s)
+        elif name == 'decision_s':
+            self._actor.set_decision_period(value)
         else:  # a speed
             self._limits = velocity_limits(self.p)
         self.get_logger().info(f'{name} set to {value!r}')
@@ -289,6 +339,8 @@ class PolicyNode(ManagedNode):
                   'tick_ms_p50': self._tick_ms.p50, 'tick_ms_p99': self._tick_ms.p99,
                   'latency_ms_p50': self._latency_ms.p50, 'latency_ms_p99': self._latency_ms.p99}
         blind_holds = 0
+        if self._actor is not None and self._actor.action_mode == 'epsilon_greedy':
+            values['epsilon'] = self._actor.epsilon
         if self._actor is not None and self._actor.action_mode == 'held_bandit':
             bandit = self._actor.place_bandit
             blind_holds = bandit.holds_without_velocity

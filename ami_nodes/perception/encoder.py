@@ -43,3 +43,8 @@ def frame_to_tensor(rgb: np.ndarray, device: torch.device | str = 'cpu') -> torc
         raise ValueError(f'expected an HxWxC uint8 frame, got shape {rgb.shape} dtype {rgb.dtype}')
     tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
     return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def frames_to_batch(frames: np.ndarray, device: torch.device | str = 'cpu') -> torch.Tensor:
+    """B x H x W x 3 uint8 RGB -> B x 3 x H x W float32 in [0, 1] on `device`."""
+    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)

@@ -24,7 +24,7 @@ import torch
 from ami_nodes.action_space import ACTION_DIMS, action_magnitude, one_hot
 from ami_nodes.perception.aux_losses import ACTION_ONE_HOT_DIM, AuxLoss, AuxLossConfig
 from ami_nodes.perception.budget import BudgetController
-from ami_nodes.perception.encoder import Encoder, frame_to_tensor
+from ami_nodes.perception.encoder import Encoder, frame_to_tensor, frames_to_batch
 from ami_nodes.perception.frame_set import REPLAY_POLICIES, UNKNOWN_ACTION, FrameSet
 from ami_nodes.perception.objectives import AUX, OBJECTIVES, BatchObjective, ObjectiveConfig
 from ami_nodes.perception.preview import render_preview
@@ -289,7 +289,7 @@ class OnlinePerception:
         return features, prev, prev_images if aux.context_rows_train else images, actions, magnitudes
 
     def _batch(self, frames: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        return frames_to_batch(frames, self.device)
 
     def _resized(self, frame: np.ndarray) -> np.ndarray:
         size = self.config.image_size

@@ -29,8 +29,14 @@ from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES, validate_action
 from ami_nodes.odometry import MAX_MEASURED_SPEED, plausible_velocity
 
 FEATURES_ENCODING = '32FC1'
-#: Model name inside policy weight blobs; the policy refuses blobs of any other model.
+#: Model names inside weight blobs: each receiver refuses blobs of any other model. The policy
+#: gets PPO's actor-critic or branching_q's Q network (its `algorithm`); the learner of
+#: branching_q gets perception_node's encoder.
 POLICY_MODEL = 'ami_nodes.learning.ActorCritic'
+Q_POLICY_MODEL = 'ami_nodes.learning.BranchingQNetwork'
+ENCODER_MODEL = 'ami_nodes.perception.Encoder'
+#: Metadata key of the exploration rate shipped with a Q network's weights.
+EPSILON_KEY = 'epsilon'
 
 
 #: Largest magnitude accepted in features, rewards and experience values: beyond it a value is

@@ -12,6 +12,11 @@ LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                     history=HistoryPolicy.KEEP_LAST)
 
+#: Camera frames a learner pairs with decisions: best effort, a second's worth queued (a busy
+#: learner catches up rather than losing the frame of a decision).
+REPLAY_FRAMES = QoSProfile(depth=20, reliability=ReliabilityPolicy.BEST_EFFORT,
+                           history=HistoryPolicy.KEEP_LAST)
+
 #: Experience for the learner: reliable with a deep queue, a lost sample is a gap.
 EXPERIENCE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE,
                         history=HistoryPolicy.KEEP_LAST)

@@ -67,10 +67,13 @@ def format_line(snapshot: dict, elapsed_s: float, supervision: dict | None = Non
     """The launcher's console every few seconds: the learner (and restarts when there were),
     then one line per robot."""
     learner = system.join(namespace, system.LEARNER)
+    epsilon = _get(snapshot, learner, 'epsilon')   # branching_q's, absent for PPO
+    progress = (f' epsilon {epsilon} loss {_get(snapshot, learner, "q_loss")}'
+                f' replay {_get(snapshot, learner, "replay_size")}' if epsilon != '-'
+                else f' reward {_get(snapshot, learner, "intrinsic_reward")}')
     line = (f'[status {elapsed_s:5.0f}s] learner v{_get(snapshot, learner, "version")}'
             f' updates {_get(snapshot, learner, "updates")}'
-            f' experience {_get(snapshot, learner, "experience_hz")} Hz'
-            f' reward {_get(snapshot, learner, "intrinsic_reward")}')
+            f' experience {_get(snapshot, learner, "experience_hz")} Hz{progress}')
     restarts = {key.split('/', 1)[1]: n for key, n in (supervision or {}).items()
                 if key.startswith('restarts/') and n}
     if restarts:
