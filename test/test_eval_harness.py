@@ -116,6 +116,12 @@ def test_downstream_reward_per_minute_and_its_summary():
                              'learner': 'branching_q', 'q_replay': 'frames',
                              'reward_per_minute': {'online': [6.0], 'frozen': [1.0]}})
     assert 'Learner: branching_q, its replay keeping frames.' in text
+    text = summary_markdown({'command': 'c', 'smoke': False, 'seeds': [0], 'window_minutes': [5.0, 15.0],
+                             'minutes': 15.0, 'reward_per_minute': {'online': [6.0], 'frozen': [1.0]},
+                             'runs': [{'mode': 'online', 'seed': 0, 'exit_code': 0, 'final_checkpoint': {
+                                 'perception_frames': 200, 'perception_train_steps': 150, 'learner_updates': 9,
+                                 'q_decisions': 40, 'missing_observations': 1, 'chain_breaks': 0}}]})
+    assert '| online seed 0 | 0 | 150 of 200 (75.0%) | 9 | 40 | 1 | 0 |' in text
 
 
 def test_the_oracle_reward_pays_the_cells_each_step_found_first():

@@ -19,7 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import Watcher, answered, children, diagnostic_values, rejected, start_launcher, stop
+from ros_harness import REPO, Watcher, answered, children, diagnostic_values, rejected, start_launcher, stop
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, String, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -27,10 +27,18 @@ from std_srvs.srv import SetBool, Trigger
 from ami_nodes import system
 from ami_nodes.action_space import ACTION_DIMS, HEAD_NAMES
 from ami_nodes.learning.actor_critic import ActorCritic
+from ami_nodes.perception.encoder import Encoder
 from ami_nodes.persistence.weights import encode_weights
 from ami_nodes.ros import qos
 from ami_nodes.ros.checkpointing import DONE_TOPIC, REQUEST_TOPIC
-from ami_nodes.ros.messages import FEATURES_ENCODING, POLICY_MODEL, blob_to_msg, experience_names, ns_to_stamp
+from ami_nodes.ros.messages import (
+    ENCODER_MODEL,
+    FEATURES_ENCODING,
+    POLICY_MODEL,
+    blob_to_msg,
+    experience_names,
+    ns_to_stamp,
+)
 from ami_nodes.tools.control import ACTING_SERVICES, LEARNING_SERVICES
 from ami_nodes.tools.launch_config import write_config
 
@@ -182,6 +190,17 @@ def bad_weights(rng: np.random.Generator, i: int) -> UInt8MultiArray:
     return blob_to_msg(len(header).to_bytes(8, 'little') + header.encode(), 'bad header')
 
 
+def bad_encoders(rng: np.random.Generator, i: int) -> UInt8MultiArray:
+    """What the branching_q learner must refuse on encoder_weights: random bytes, other shapes,
+    another model's name, a blob cut short."""
+    kind = i % 4
+    if kind == 0:
+        return blob_to_msg(rng.bytes(int(rng.integers(0, 4096))), 'random')
+    encoder = Encoder(feature_dim=FEATURE_DIM if kind != 1 else 32)
+    blob = encode_weights(encoder.state_dict(), 10**9, ENCODER_MODEL if kind != 2 else POLICY_MODEL)
+    return blob_to_msg(blob[:int(rng.integers(0, len(blob)))] if kind == 3 else blob, 'hostile encoder')
+
+
 def bad_rewards(rng: np.random.Generator, i: int) -> Float32:
     return Float32(data=float(rng.choice([np.nan, np.inf, -np.inf, 1e30, -3e38])))
 
@@ -233,9 +252,12 @@ def bad_parameters(rng: np.random.Generator) -> SetParameters.Request:
         for _ in range(int(rng.integers(1, 4)))])
 
 
-def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
+@pytest.mark.parametrize('task', [False, True], ids=['ami.yaml', 'ami_target.yaml'])
+def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path, task):
+    """`task`: config/ami_target.yaml, whose branching_q learner also reads frames and encoders."""
     config = write_config(tmp_path / 'ami.yaml', {
-        'learner_node': {'rollout_length': 64, 'min_new_samples': 64}})
+        'learner_node': {'rollout_length': 64, 'min_new_samples': 64}},
+        base=REPO / 'config' / ('ami_target.yaml' if task else 'ami.yaml'))
     rng = np.random.default_rng(SEED)
     watcher = Watcher('fuzz_watcher')
     node = watcher.node
@@ -255,6 +277,8 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
         (node.create_publisher(UInt8MultiArray, 'policy_weights', qos.LATCHED),
          lambda i: bad_weights(rng, i)),
         (node.create_publisher(Float32, 'reward', qos.STREAM), lambda i: bad_rewards(rng, i)),
+        *([(node.create_publisher(UInt8MultiArray, 'encoder_weights', qos.LATCHED),
+            lambda i: bad_encoders(rng, i))] if task else []),
         (node.create_publisher(String, REQUEST_TOPIC, qos.STREAM),
          lambda i: bad_requests(rng, i)),
         (node.create_publisher(String, DONE_TOPIC, qos.STREAM), lambda i: bad_replies(rng, i)),
@@ -328,6 +352,10 @@ def test_hostile_inputs_are_refused_and_the_system_keeps_acting(tmp_path):
     assert not (tmp_path / 'etc').exists() and not (tmp_path / 'evil').exists()
     assert not any('evil' in str(p) for p in tmp_path.rglob('*')), 'a hostile path was written'
     assert f'refused {REQUEST_TOPIC}' in output and f'refused {DONE_TOPIC}' in output
+    if task:   # the learner's own inputs in this config
+        learner_lines = [line for line in output.splitlines() if line.startswith(f'[{system.LEARNER}]')]
+        assert all(any(f'refused {topic}' in line for line in learner_lines)
+                   for topic in ('encoder_weights', 'image_raw')), learner_lines[-20:]
     # ami_launch refused the made-up results and still asked for its final save (which may
     # time out under load, so its outcome is not asserted here).
     assert 'ignored a malformed checkpoint result' in output

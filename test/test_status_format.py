@@ -39,3 +39,10 @@ def test_the_screen_names_nodes_by_their_full_name():
     screen = format_screen({'/a/policy_node': entry(rate_hz='20')})
     assert screen.splitlines()[0].startswith('/a/policy_node')
     assert 'rate_hz=20' in screen.splitlines()[1]
+
+
+def test_a_q_learner_shows_its_exploration_loss_and_replay_instead_of_a_reward():
+    snapshot = {'/learner_node': entry(version='12', updates='96', experience_hz='3.9', epsilon='0.42',
+                                       q_loss='0.01', replay_size='300')}
+    line = format_line(snapshot, 90.0).splitlines()[0]
+    assert line.endswith('experience 3.9 Hz epsilon 0.42 loss 0.01 replay 300') and 'reward' not in line, line

@@ -171,6 +171,17 @@ def summary_markdown(report: dict) -> str:
     lines += ['', f'Paired difference online - frozen: {mean:+.3f} ± {half:.3f} (95 % t interval); '
               f'online ahead on {sum(a > b for a, b in zip(online, frozen))} of {len(online)} seeds.',
               '', '![cumulative reward](reward.png)', '']
+    facts = [(run, run['final_checkpoint']) for run in report.get('runs', []) if run.get('final_checkpoint')]
+    if facts:   # what each live run's final checkpoint says it did
+        lines += ['| run | exit | frames trained by perception | learner updates | decisions | '
+                  'decisions without a frame | chain breaks |', '|---|---|---|---|---|---|---|']
+        for run, fact in facts:
+            trained = fact.get('perception_train_steps', 0) / max(fact.get('perception_frames', 1), 1)
+            lines.append(f"| {run['mode']} seed {run['seed']} | {run['exit_code']} | "
+                         f"{fact.get('perception_train_steps', '-')} of {fact.get('perception_frames', '-')} "
+                         f"({trained:.1%}) | {fact.get('learner_updates', '-')} | {fact.get('q_decisions', '-')} | "
+                         f"{fact.get('missing_observations', '-')} | {fact.get('chain_breaks', '-')} |")
+        lines.append('')
     return '\n'.join(lines)
 
 

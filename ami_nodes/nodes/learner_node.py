@@ -412,8 +412,9 @@ class LearnerNode(ManagedNode):
             if 'branching_q' not in part.trainers:
                 raise KeyError('the checkpoint holds no branching_q learner (it was written with '
                                'algorithm ppo): resume with that algorithm or start fresh')
-            self.core.load_state_dict(part.trainers['branching_q'] | {'q': part.trainers['branching_q']['q']
-                                                                          | {'replay': part.data['replay']}})
+            state = part.trainers['branching_q']
+            state['q']['replay'] = part.data['replay']   # saved apart: data/, as every node's buffers
+            self.core.load_state_dict(state)
             self._updates = int(part.interaction['learner']['updates'])
             return
         if 'learner' not in part.trainers:
