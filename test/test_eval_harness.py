@@ -1,5 +1,7 @@
 """The in-process exploration harness and the evaluation's statistics (no ROS)."""
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,6 +200,42 @@ def test_downstream_live_runs_the_task_config_with_either_learner(tmp_path):
     ppo = params(downstream.task_config(tmp_path / 'ppo', 'online', 3, 8, {'intrinsic_weight': 0.0}, 'ppo'))
     assert ppo['/**']['algorithm'] == 'ppo' and ppo['policy_node']['action_mode'] == 'sample'
     assert ppo['perception_node']['train_online'] is True and ppo['learner_node']['intrinsic_weight'] == 0.0
+
+
+def test_downstream_combine_pools_distinct_seeds_of_one_protocol(tmp_path, capsys):
+    from ami_nodes.eval import downstream
+
+    def results(name: str, seeds: list[int], window: list[float], rates: dict[str, float]) -> Path:
+        """A results.json whose runs gain `rates[mode]` reward a minute, sampled every 5 s."""
+        runs = [{'mode': mode, 'seed': seed, 'exit_code': 0,
+                 'cumulative_reward': [(t, rates[mode] * t / 60.0) for t in range(0, 901, 5)]}
+                for seed in seeds for mode in downstream.MODES]
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / 'results.json').write_text(json.dumps({
+            'command': f'run {name}', 'smoke': False, 'harness': False, 'learner': 'branching_q',
+            'q_replay': 'frames', 'seeds': seeds, 'window_minutes': window, 'minutes': 15.0,
+            'targets': 8, 'learner_overrides': {}, 'reward_per_minute': {}, 'runs': runs}))
+        return directory
+
+    first = results('a', [0, 1], [5.0, 15.0], {'online': 4.0, 'frozen': 2.0})
+    second = results('b', [3], [5.0, 15.0], {'online': 1.0, 'frozen': 3.0})
+    out = tmp_path / 'all'
+    report = downstream.main(['--combine', str(first), str(second), '--out', str(out)])
+    assert report['seeds'] == [0, 1, 3] and len(report['runs']) == 6
+    assert report['reward_per_minute']['online'] == pytest.approx([4.0, 4.0, 1.0])
+    assert report['reward_per_minute']['frozen'] == pytest.approx([2.0, 2.0, 3.0])
+    text = (out / 'summary.md').read_text()
+    assert f'`{first}`: `run a`' in text and 'online ahead on 2 of 3 seeds' in text
+    assert json.loads((out / 'results.json').read_text())['sources'][1]['command'] == 'run b'
+    for clash, reason in ((results('again', [1], [5.0, 15.0], {'online': 1.0, 'frozen': 1.0}), 'repeat a seed'),
+                          (results('other_window', [7], [0.0, 15.0], {'online': 1.0, 'frozen': 1.0}),
+                           'window_minutes differ')):
+        capsys.readouterr()
+        with pytest.raises(SystemExit):
+            downstream.main(['--combine', str(first), str(clash), '--out', str(tmp_path / 'no')])
+        assert reason in capsys.readouterr().err
+    assert not (tmp_path / 'no').exists()
 
 
 def test_downstream_runs_its_protocol_in_the_harness(tmp_path):

@@ -16,7 +16,8 @@ trained (frames, training steps) and what the learner did (decisions, updates, c
 protocol in the in-process harness (ami_nodes.eval.harness, simulated time, no ROS) with the
 task config's layout and learner weights: fast evidence to rank settings, not the live system's.
 There branching_q decides every `--decision-ticks` ticks; `--q-replay` says whether its replay
-keeps frames (encoded when drawn, by the encoder as it is then) or features.
+keeps frames (encoded when drawn, by the encoder as it is then) or features. `--combine DIR...`
+pools earlier runs' results (distinct seeds, the same protocol) into one report, runs nothing.
 """
 from __future__ import annotations
 
@@ -129,23 +130,64 @@ def reward_per_minute(curve: list[tuple[float, float]], window: tuple[float, flo
 
 
 def plot(runs: list[dict], path: Path) -> None:
+    """Cumulative reward against time: each run, and with more seeds than line styles each mode's
+    mean over seeds (thick) over its runs (thin, unlabelled)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
     seeds = sorted({run['seed'] for run in runs})
+    many = len(seeds) > len(LINE_STYLES)
+    colours = {'online': 'tab:blue', 'frozen': 'tab:grey'}
     for run in runs:  # colour: the encoder; line style: the world seed
         t = [s / 60.0 for s, _ in run['cumulative_reward']]
         r = [v for _, v in run['cumulative_reward']]
-        ax.plot(t, r, color='tab:blue' if run['mode'] == 'online' else 'tab:grey',
-                linestyle=LINE_STYLES[seeds.index(run['seed']) % len(LINE_STYLES)],
-                label=f"{run['mode']} seed {run['seed']}")
+        if many:
+            ax.plot(t, r, color=colours[run['mode']], linewidth=0.7, alpha=0.4)
+        else:
+            ax.plot(t, r, color=colours[run['mode']],
+                    linestyle=LINE_STYLES[seeds.index(run['seed']) % len(LINE_STYLES)],
+                    label=f"{run['mode']} seed {run['seed']}")
+    if many:
+        end = min(run['cumulative_reward'][-1][0] for run in runs)
+        grid = np.linspace(0.0, end, 200)
+        for mode, colour in colours.items():
+            curves = [np.interp(grid, *np.array(run['cumulative_reward']).T) for run in runs
+                      if run['mode'] == mode]
+            ax.plot(grid / 60.0, np.mean(curves, axis=0), color=colour, linewidth=2.5,
+                    label=f'{mode}: mean of {len(curves)} seeds')
     ax.set_xlabel('minutes')
     ax.set_ylabel('cumulative reward (touches)')
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+#: What runs pooled by `--combine` must share to be one experiment.
+PROTOCOL_KEYS = ('smoke', 'harness', 'learner', 'q_replay', 'window_minutes', 'minutes', 'targets',
+                 'learner_overrides')
+
+
+def combine(directories: list[Path]) -> dict:
+    """One report from the results.json of several runs of the same protocol on distinct seeds:
+    the runs side by side, each source's command kept, reward per minute recomputed from the runs."""
+    reports = [json.loads((directory / 'results.json').read_text()) for directory in directories]
+    for key in PROTOCOL_KEYS:
+        values = {json.dumps(report.get(key)) for report in reports}
+        if len(values) > 1:
+            raise ValueError(f'cannot combine runs whose {key} differ: {sorted(values)}')
+    seeds = [seed for report in reports for seed in report['seeds']]
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f'cannot combine runs that repeat a seed: {seeds}')
+    runs = [run for report in reports for run in report['runs']]
+    window = tuple(reports[0]['window_minutes'])
+    return {**{key: reports[0][key] for key in PROTOCOL_KEYS if key in reports[0]}, 'seeds': seeds,
+            'sources': [{'directory': str(directory), 'command': report['command']}
+                        for directory, report in zip(directories, reports)],
+            'reward_per_minute': {mode: [reward_per_minute(run['cumulative_reward'], window)
+                                         for run in runs if run['mode'] == mode] for mode in MODES},
+            'runs': runs}
 
 
 def summary_markdown(report: dict) -> str:
@@ -156,6 +198,9 @@ def summary_markdown(report: dict) -> str:
              *(['**In-process harness (simulated time, no ROS): not the live system.**', '']
                if report.get('harness') else []),
              f"Command: `{report['command']}`", '',
+             *([f"Pools {len(report['sources'])} earlier results:", '',
+                *(f"- `{source['directory']}`: `{source['command']}`" for source in report['sources']), '']
+               if report.get('sources') else []),
              f"World seeds {report['seeds']}, {report['minutes']:g} min each; reward per minute "
              f'over minutes {lo:g}-{hi:g} (touches x reward_scale).'
              + (f" learner_node over config/ami_target.yaml: {report['learner_overrides']}."
@@ -211,7 +256,17 @@ def main(argv: list[str] | None = None) -> dict:
                         help='harness, branching_q: what the replay keeps (frames: encoded when drawn)')
     parser.add_argument('--domain', type=int, default=int(os.environ.get('ROS_DOMAIN_ID', 0)),
                         help='ROS domain of the first run (side by side: and the next)')
+    parser.add_argument('--combine', type=Path, nargs='+', metavar='DIR',
+                        help="pool these directories' results.json (distinct seeds, one protocol) "
+                             'into --out; runs nothing')
     args = parser.parse_args(argv)
+    command = 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    if args.combine:
+        try:
+            report = {'command': command, **combine(args.combine)}
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(str(error))
+        return write_report(report, args.out)
     if not 0 <= args.window[0] < args.window[1] <= args.minutes:
         parser.error('--window must lie within [0, --minutes]')
     policy, decision_ticks = ('curious', 1) if args.learner == 'ppo' else ('branching_q', args.decision_ticks)
@@ -234,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             runs += [run_one(*job) for job in jobs]
     report = {
-        'command': 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        'command': command,
         'smoke': args.smoke, 'harness': args.harness, 'learner': args.learner,
         **({'q_replay': args.q_replay} if args.learner == 'branching_q' else {}),
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
@@ -243,9 +298,15 @@ def main(argv: list[str] | None = None) -> dict:
                                      for r in runs if r['mode'] == mode] for mode in MODES},
         'runs': runs,
     }
-    (args.out / 'results.json').write_text(json.dumps(report, indent=2))
-    (args.out / 'summary.md').write_text(summary_markdown(report))
-    plot(runs, args.out / 'reward.png')
+    return write_report(report, args.out)
+
+
+def write_report(report: dict, out: Path) -> dict:
+    """results.json, summary.md and reward.png in `out`; the headline on stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'results.json').write_text(json.dumps(report, indent=2))
+    (out / 'summary.md').write_text(summary_markdown(report))
+    plot(report['runs'], out / 'reward.png')
     print(json.dumps({k: report[k] for k in ('smoke', 'seeds', 'window_minutes', 'reward_per_minute')}))
     return report
 
