@@ -129,6 +129,12 @@ def reward_per_minute(curve: list[tuple[float, float]], window: tuple[float, flo
     return float((end - start) / (window[1] - window[0]))
 
 
+def rewards_by_mode(runs: list[dict], window: tuple[float, float]) -> dict[str, list[float]]:
+    """Each mode's reward per minute in the window, one value per run in the runs' order."""
+    return {mode: [reward_per_minute(run['cumulative_reward'], window) for run in runs if run['mode'] == mode]
+            for mode in MODES}
+
+
 def plot(runs: list[dict], path: Path) -> None:
     """Cumulative reward against time: each run, and with more seeds than line styles each mode's
     mean over seeds (thick) over its runs (thin, unlabelled)."""
@@ -185,9 +191,7 @@ def combine(directories: list[Path]) -> dict:
     return {**{key: reports[0][key] for key in PROTOCOL_KEYS if key in reports[0]}, 'seeds': seeds,
             'sources': [{'directory': str(directory), 'command': report['command']}
                         for directory, report in zip(directories, reports)],
-            'reward_per_minute': {mode: [reward_per_minute(run['cumulative_reward'], window)
-                                         for run in runs if run['mode'] == mode] for mode in MODES},
-            'runs': runs}
+            'reward_per_minute': rewards_by_mode(runs, window), 'runs': runs}
 
 
 def summary_markdown(report: dict) -> str:
@@ -294,8 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
         **({'q_replay': args.q_replay} if args.learner == 'branching_q' else {}),
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
         'learner_overrides': learner,
-        'reward_per_minute': {mode: [reward_per_minute(r['cumulative_reward'], tuple(args.window))
-                                     for r in runs if r['mode'] == mode] for mode in MODES},
+        'reward_per_minute': rewards_by_mode(runs, tuple(args.window)),
         'runs': runs,
     }
     return write_report(report, args.out)
