@@ -182,6 +182,11 @@ def test_branching_q_is_paid_each_touch_and_trains_from_replay():
     assert harness.run(config)['touches'] == result['touches']   # deterministic under the seed
 
 
+def test_the_harness_refuses_an_unknown_perception_setting():
+    with pytest.raises(ValueError, match='no_such_setting'):
+        harness.run(harness.HarnessConfig(policy='branching_q', minutes=0.01, perception={'no_such_setting': 1}))
+
+
 def test_branching_q_refuses_an_unknown_replay():
     with pytest.raises(ValueError, match='q_replay'):
         harness.run(harness.HarnessConfig(policy='branching_q', minutes=0.01, q_replay='pixels'))
@@ -200,22 +205,27 @@ def test_downstream_live_runs_the_task_config_with_either_learner(tmp_path):
     ppo = params(downstream.task_config(tmp_path / 'ppo', 'online', 3, 8, {'intrinsic_weight': 0.0}, 'ppo'))
     assert ppo['/**']['algorithm'] == 'ppo' and ppo['policy_node']['action_mode'] == 'sample'
     assert ppo['perception_node']['train_online'] is True and ppo['learner_node']['intrinsic_weight'] == 0.0
+    ema = params(downstream.task_config(tmp_path / 'ema', 'online', 3, 8, perception={'ema_decay': 0.999}))
+    assert ema['perception_node']['ema_decay'] == 0.999 and ema['perception_node']['train_online'] is True
 
 
 def test_downstream_combine_pools_distinct_seeds_of_one_protocol(tmp_path, capsys):
     from ami_nodes.eval import downstream
 
-    def results(name: str, seeds: list[int], window: list[float], rates: dict[str, float]) -> Path:
-        """A results.json whose runs gain `rates[mode]` reward a minute, sampled every 5 s."""
+    def results(name: str, seeds: list[int], window: list[float], rates: dict[str, float],
+                perception: dict | None = None) -> Path:
+        """A results.json whose runs of each mode in `rates` gain `rates[mode]` reward a minute,
+        sampled every 5 s."""
         runs = [{'mode': mode, 'seed': seed, 'exit_code': 0,
                  'cumulative_reward': [(t, rates[mode] * t / 60.0) for t in range(0, 901, 5)]}
-                for seed in seeds for mode in downstream.MODES]
+                for seed in seeds for mode in rates]
         directory = tmp_path / name
         directory.mkdir()
         (directory / 'results.json').write_text(json.dumps({
             'command': f'run {name}', 'smoke': False, 'harness': False, 'learner': 'branching_q',
             'q_replay': 'frames', 'seeds': seeds, 'window_minutes': window, 'minutes': 15.0,
-            'targets': 8, 'learner_overrides': {}, 'reward_per_minute': {}, 'runs': runs}))
+            'targets': 8, 'learner_overrides': {}, 'reward_per_minute': {}, 'runs': runs,
+            **({'perception_overrides': {mode: perception for mode in rates}} if perception else {})}))
         return directory
 
     first = results('a', [0, 1], [5.0, 15.0], {'online': 4.0, 'frozen': 2.0})
@@ -236,6 +246,25 @@ def test_downstream_combine_pools_distinct_seeds_of_one_protocol(tmp_path, capsy
             downstream.main(['--combine', str(first), str(clash), '--out', str(tmp_path / 'no')])
         assert reason in capsys.readouterr().err
     assert not (tmp_path / 'no').exists()
+
+    # one encoder's runs from another experiment: paired on the seeds both encoders ran
+    ema = results('ema', [1, 3], [5.0, 15.0], {'online': 6.0}, {'ema_decay': 0.999})
+    frozen_first, frozen_second = f'{first}:frozen', f'{second}:frozen'
+    report = downstream.main(['--combine', frozen_first, frozen_second, str(ema), '--out', str(tmp_path / 'mixed')])
+    reordered = downstream.main(['--combine', str(ema), frozen_second, frozen_first, '--out', str(tmp_path / 'mixed')])
+    assert reordered['runs'] == report['runs'] and reordered['reward_per_minute'] == report['reward_per_minute']
+    assert report['seeds'] == [1, 3] and report['unpaired_seeds_left_out'] == [0]
+    assert report['reward_per_minute'] == {'online': pytest.approx([6.0, 6.0]), 'frozen': pytest.approx([2.0, 3.0])}
+    assert report['perception_overrides'] == {'online': {'ema_decay': 0.999}, 'frozen': {}}
+    assert "perception_node for online: {'ema_decay': 0.999}" in (tmp_path / 'mixed' / 'summary.md').read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):   # the plain online runs of `first` and the EMA ones are two encoders
+        downstream.main(['--combine', str(first), str(ema), '--out', str(tmp_path / 'no')])
+    assert 'repeat a seed' in capsys.readouterr().err
+    other = results('other_ema', [4], [5.0, 15.0], {'online': 6.0}, {'ema_decay': 0.99})
+    with pytest.raises(SystemExit):
+        downstream.main(['--combine', str(ema), str(other), frozen_second, '--out', str(tmp_path / 'no')])
+    assert 'online runs whose perception_overrides differ' in capsys.readouterr().err
 
 
 def test_downstream_runs_its_protocol_in_the_harness(tmp_path):

@@ -16,8 +16,10 @@ trained (frames, training steps) and what the learner did (decisions, updates, c
 protocol in the in-process harness (ami_nodes.eval.harness, simulated time, no ROS) with the
 task config's layout and learner weights: fast evidence to rank settings, not the live system's.
 There branching_q decides every `--decision-ticks` ticks; `--q-replay` says whether its replay
-keeps frames (encoded when drawn, by the encoder as it is then) or features. `--combine DIR...`
-pools earlier runs' results (distinct seeds, the same protocol) into one report, runs nothing.
+keeps frames (encoded when drawn, by the encoder as it is then) or features. `--perception
+NAME=VALUE` sets perception settings over the task config's (e.g. `ema_decay=0.999`), `--modes`
+runs only some encoders. `--combine DIR...` pools earlier runs' results (distinct seeds, the same
+protocol; each encoder's runs may come from other directories) into one report, runs nothing.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from ami_nodes import system
 from ami_nodes.eval import harness
 from ami_nodes.eval.curiosity_coverage import mean_and_interval
 from ami_nodes.eval.live import LiveRun
+from ami_nodes.eval.perception_probe import perception_settings
 from ami_nodes.persistence import PersistenceError, latest_checkpoint, load_part
 from ami_nodes.tools.launch_config import write_config
 
@@ -48,10 +51,11 @@ LINE_STYLES = ('-', '--', ':', '-.')
 
 
 def task_config(workdir: Path, mode: str, seed: int, targets: int, learner: dict | None = None,
-                algorithm: str = 'branching_q') -> Path:
+                algorithm: str = 'branching_q', perception: dict | None = None) -> Path:
     """The task config of one run (free ports), written to `workdir`/ami.yaml."""
     workdir.mkdir(parents=True, exist_ok=True)
-    overrides = {'ami_world': {'seed': seed, 'targets': targets}, 'perception_node': {'train_online': MODES[mode]},
+    overrides = {'ami_world': {'seed': seed, 'targets': targets},
+                 'perception_node': {**(perception or {}), 'train_online': MODES[mode]},
                  'learner_node': learner or {}}
     for section, values in (PPO_OVERRIDES if algorithm == 'ppo' else {}).items():
         overrides[section] = {**overrides.get(section, {}), **values}
@@ -59,10 +63,11 @@ def task_config(workdir: Path, mode: str, seed: int, targets: int, learner: dict
 
 
 def run_one(mode: str, seed: int, minutes: float, targets: int, workdir: Path, domain_id: int,
-            learner: dict | None = None, algorithm: str = 'branching_q') -> dict:
+            learner: dict | None = None, algorithm: str = 'branching_q', perception: dict | None = None) -> dict:
     """One run of the whole system in ROS domain `domain_id`; (seconds, touches) every
-    SAMPLE_PERIOD_S from the world. `learner`: learner_node parameters over the task config's."""
-    config = task_config(workdir, mode, seed, targets, learner, algorithm)
+    SAMPLE_PERIOD_S from the world. `learner`, `perception`: learner_node and perception_node
+    parameters over the task config's."""
+    config = task_config(workdir, mode, seed, targets, learner, algorithm, perception)
     scale = yaml.safe_load(config.read_text())['osc_bridge_node']['ros__parameters']['reward_scale']
     curve: list[tuple[float, float]] = []
     started: float | None = None
@@ -104,16 +109,17 @@ def checkpoint_facts(checkpoints: Path) -> dict:
 
 def run_in_harness(mode: str, seed: int, minutes: float, targets: int, learner: dict | None = None,
                    policy: str = 'curious', decision_ticks: int = 1,
-                   q_replay: str = harness.HarnessConfig.q_replay) -> dict:
+                   q_replay: str = harness.HarnessConfig.q_replay, perception: dict | None = None) -> dict:
     """The same run in the in-process harness: the task config's world layout, learner reward
     weights and reward scale; simulated time. `policy` is the harness's learner (`curious`:
-    PPO; `branching_q`, whose replay keeps `q_replay`), deciding every `decision_ticks` ticks."""
+    PPO; `branching_q`, whose replay keeps `q_replay`), deciding every `decision_ticks` ticks;
+    `perception`: settings over the harness's perception."""
     from ami_nodes.learning.learner import LearnerConfig
     task = yaml.safe_load((system.share_dir() / 'config' / TASK_CONFIG).read_text())
     weights = task['learner_node']['ros__parameters'] | (learner or {})
     result = harness.run(harness.HarnessConfig(
         policy=policy, seed=seed, minutes=minutes, targets=targets, train_perception=MODES[mode],
-        action_repeat=decision_ticks, q_replay=q_replay,
+        action_repeat=decision_ticks, q_replay=q_replay, perception=perception or {},
         layout=task[system.WORLD_SECTION]['ros__parameters']['layout'],
         learner=LearnerConfig(**{k: weights[k] for k in ('intrinsic_weight', 'extrinsic_weight', 'intrinsic_reward')})))
     scale = task['osc_bridge_node']['ros__parameters']['reward_scale']
@@ -130,9 +136,9 @@ def reward_per_minute(curve: list[tuple[float, float]], window: tuple[float, flo
 
 
 def rewards_by_mode(runs: list[dict], window: tuple[float, float]) -> dict[str, list[float]]:
-    """Each mode's reward per minute in the window, one value per run in the runs' order."""
+    """Each mode that ran: its reward per minute in the window, one value per run in the runs' order."""
     return {mode: [reward_per_minute(run['cumulative_reward'], window) for run in runs if run['mode'] == mode]
-            for mode in MODES}
+            for mode in MODES if any(run['mode'] == mode for run in runs)}
 
 
 def plot(runs: list[dict], path: Path) -> None:
@@ -160,6 +166,8 @@ def plot(runs: list[dict], path: Path) -> None:
         for mode, colour in colours.items():
             curves = [np.interp(grid, *np.array(run['cumulative_reward']).T) for run in runs
                       if run['mode'] == mode]
+            if not curves:
+                continue
             ax.plot(grid / 60.0, np.mean(curves, axis=0), color=colour, linewidth=2.5,
                     label=f'{mode}: mean of {len(curves)} seeds')
     ax.set_xlabel('minutes')
@@ -173,24 +181,52 @@ def plot(runs: list[dict], path: Path) -> None:
 #: What runs pooled by `--combine` must share to be one experiment.
 PROTOCOL_KEYS = ('smoke', 'harness', 'learner', 'q_replay', 'window_minutes', 'minutes', 'targets',
                  'learner_overrides')
+#: Per encoder mode ({mode: {setting: value}}): one mode's pooled runs must share it, the two may differ.
+PERCEPTION_KEY = 'perception_overrides'
 
 
-def combine(directories: list[Path]) -> dict:
-    """One report from the results.json of several runs of the same protocol on distinct seeds:
-    the runs side by side, each source's command kept, reward per minute recomputed from the runs."""
+def combine_source(text: str) -> tuple[Path, tuple[str, ...]]:
+    """`DIR` (all its runs) or `DIR:MODE` (only that encoder's runs)."""
+    directory, _, mode = text.rpartition(':')
+    return (Path(directory), (mode,)) if mode in MODES and directory else (Path(text), tuple(MODES))
+
+
+def combine(sources: list[str]) -> dict:
+    """One report from the results.json of several runs of the same protocol: the runs side by
+    side, each source's command kept, reward per minute recomputed from the runs. A source
+    `DIR:MODE` gives only that encoder's runs, so one mode's runs may come from another experiment
+    with other perception overrides (the frozen runs of one against the online runs of another),
+    but one mode never repeats a seed or mixes overrides; the seeds both modes ran are kept, paired."""
+    parsed = [combine_source(source) for source in sources]
+    directories = [directory for directory, _ in parsed]
     reports = [json.loads((directory / 'results.json').read_text()) for directory in directories]
+    for report, (_, taken) in zip(reports, parsed):
+        report['runs'] = [run for run in report['runs'] if run['mode'] in taken]
     for key in PROTOCOL_KEYS:
         values = {json.dumps(report.get(key)) for report in reports}
         if len(values) > 1:
             raise ValueError(f'cannot combine runs whose {key} differ: {sorted(values)}')
-    seeds = [seed for report in reports for seed in report['seeds']]
-    if len(set(seeds)) < len(seeds):
-        raise ValueError(f'cannot combine runs that repeat a seed: {seeds}')
-    runs = [run for report in reports for run in report['runs']]
+    seeds_of: dict[str, list[int]] = {}
+    overrides: dict[str, dict] = {}
+    for mode in MODES:
+        ran = [report for report in reports if any(run['mode'] == mode for run in report['runs'])]
+        seeds_of[mode] = [run['seed'] for report in ran for run in report['runs'] if run['mode'] == mode]
+        if len(set(seeds_of[mode])) < len(seeds_of[mode]):
+            raise ValueError(f'cannot combine {mode} runs that repeat a seed: {seeds_of[mode]}')
+        settings = {json.dumps(report.get(PERCEPTION_KEY, {}).get(mode, {}), sort_keys=True) for report in ran}
+        if len(settings) > 1:
+            raise ValueError(f'cannot combine {mode} runs whose {PERCEPTION_KEY} differ: {sorted(settings)}')
+        overrides[mode] = json.loads(settings.pop()) if settings else {}
+    seeds = sorted(set.intersection(*(set(seeds) for seeds in seeds_of.values())))
+    all_seeds = {seed for mode_seeds in seeds_of.values() for seed in mode_seeds}
+    runs = sorted((run for report in reports for run in report['runs'] if run['seed'] in seeds),
+                  key=lambda run: (run['seed'], list(MODES).index(run['mode'])))
     window = tuple(reports[0]['window_minutes'])
     return {**{key: reports[0][key] for key in PROTOCOL_KEYS if key in reports[0]}, 'seeds': seeds,
-            'sources': [{'directory': str(directory), 'command': report['command']}
-                        for directory, report in zip(directories, reports)],
+            **({PERCEPTION_KEY: overrides} if any(overrides.values()) else {}),
+            **({'unpaired_seeds_left_out': sorted(all_seeds - set(seeds))} if all_seeds - set(seeds) else {}),
+            'sources': [{'directory': source, 'command': report['command']}
+                        for source, report in zip(sources, reports)],
             'reward_per_minute': rewards_by_mode(runs, window), 'runs': runs}
 
 
@@ -210,16 +246,22 @@ def summary_markdown(report: dict) -> str:
              + (f" learner_node over config/ami_target.yaml: {report['learner_overrides']}."
                 if report.get('learner_overrides') else '')
              + (f" Learner: {report['learner']}, its replay keeping {report['q_replay']}."
-                if 'q_replay' in report else ''), '',
+                if 'q_replay' in report else '')
+             + ''.join(f' perception_node for {mode}: {values}.'
+                       for mode, values in report.get(PERCEPTION_KEY, {}).items() if values)
+             + (f" Seeds run by one encoder only, left out: {report['unpaired_seeds_left_out']}."
+                if report.get('unpaired_seeds_left_out') else ''), '',
              '| encoder | mean | 95 % interval | per seed |', '|---|---|---|---|']
-    for mode, values in report['reward_per_minute'].items():
+    rewards = report['reward_per_minute']
+    for mode, values in rewards.items():
         mean, half = mean_and_interval(values)
         lines.append(f"| {mode} | {mean:.3f} | ±{half:.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
-    online, frozen = (report['reward_per_minute'][mode] for mode in MODES)
-    mean, half = mean_and_interval([a - b for a, b in zip(online, frozen)])
-    lines += ['', f'Paired difference online - frozen: {mean:+.3f} ± {half:.3f} (95 % t interval); '
-              f'online ahead on {sum(a > b for a, b in zip(online, frozen))} of {len(online)} seeds.',
-              '', '![cumulative reward](reward.png)', '']
+    if all(mode in rewards for mode in MODES):
+        online, frozen = (rewards[mode] for mode in MODES)
+        mean, half = mean_and_interval([a - b for a, b in zip(online, frozen)])
+        lines += ['', f'Paired difference online - frozen: {mean:+.3f} ± {half:.3f} (95 % t interval); '
+                  f'online ahead on {sum(a > b for a, b in zip(online, frozen))} of {len(online)} seeds.']
+    lines += ['', '![cumulative reward](reward.png)', '']
     facts = [(run, run['final_checkpoint']) for run in report.get('runs', []) if run.get('final_checkpoint')]
     if facts:   # what each live run's final checkpoint says it did
         lines += ['| run | exit | frames trained by perception | learner updates | decisions | '
@@ -260,9 +302,14 @@ def main(argv: list[str] | None = None) -> dict:
                         help='harness, branching_q: what the replay keeps (frames: encoded when drawn)')
     parser.add_argument('--domain', type=int, default=int(os.environ.get('ROS_DOMAIN_ID', 0)),
                         help='ROS domain of the first run (side by side: and the next)')
-    parser.add_argument('--combine', type=Path, nargs='+', metavar='DIR',
-                        help="pool these directories' results.json (distinct seeds, one protocol) "
-                             'into --out; runs nothing')
+    parser.add_argument('--modes', choices=list(MODES), nargs='+', default=list(MODES),
+                        help='encoders to run (one alone is paired later with --combine)')
+    parser.add_argument('--perception', action='append', default=[], metavar='NAME=VALUE',
+                        help='a perception_node setting over the task config (repeatable), e.g. ema_decay=0.999')
+    parser.add_argument('--combine', nargs='+', metavar='DIR[:MODE]',
+                        help="pool these directories' results.json (distinct seeds per encoder, one "
+                             'protocol; DIR:online or DIR:frozen takes one encoder\'s runs) into --out; '
+                             'runs nothing')
     args = parser.parse_args(argv)
     command = 'python -m ami_nodes.eval.downstream ' + ' '.join(argv if argv is not None else sys.argv[1:])
     if args.combine:
@@ -277,16 +324,18 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     learner = {} if args.intrinsic_weight is None else {'intrinsic_weight': args.intrinsic_weight}
+    perception = perception_settings(args.perception)
+    modes = [mode for mode in MODES if mode in args.modes]
     for seed in args.seeds:
         if args.harness:
-            with ProcessPoolExecutor(len(MODES) if args.side_by_side else 1) as pool:
+            with ProcessPoolExecutor(len(modes) if args.side_by_side else 1) as pool:
                 futures = [pool.submit(run_in_harness, mode, seed, args.minutes, args.targets, learner,
-                                       policy, decision_ticks, args.q_replay) for mode in MODES]
+                                       policy, decision_ticks, args.q_replay, perception) for mode in modes]
                 runs += [future.result() for future in futures]
             continue
         jobs = [(mode, seed, args.minutes, args.targets, args.out / f'{mode}_seed{seed}',
-                 args.domain + (i if args.side_by_side else 0), learner, args.learner)
-                for i, mode in enumerate(MODES)]
+                 args.domain + (i if args.side_by_side else 0), learner, args.learner, perception)
+                for i, mode in enumerate(modes)]
         if args.side_by_side:
             with ThreadPoolExecutor(len(jobs)) as pool:
                 runs += list(pool.map(lambda job: run_one(*job), jobs))
@@ -298,6 +347,7 @@ def main(argv: list[str] | None = None) -> dict:
         **({'q_replay': args.q_replay} if args.learner == 'branching_q' else {}),
         'seeds': args.seeds, 'window_minutes': args.window, 'minutes': args.minutes, 'targets': args.targets,
         'learner_overrides': learner,
+        **({PERCEPTION_KEY: {mode: perception for mode in modes}} if perception else {}),
         'reward_per_minute': rewards_by_mode(runs, tuple(args.window)),
         'runs': runs,
     }

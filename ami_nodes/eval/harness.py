@@ -43,6 +43,7 @@ from ami_nodes.learning.learner import INTRINSIC_REWARDS, CuriosityPPOLearner, L
 from ami_nodes.learning.place_novelty import PlaceBandit
 from ami_nodes.learning.ppo import PPOConfig
 from ami_nodes.perception.online import FROZEN_TRAIN_EVERY, OnlinePerception, OnlinePerceptionConfig
+from ami_nodes.settings import assign
 from ami_nodes.world.layout import LAYOUTS
 from ami_nodes.world.sim import World, WorldConfig
 
@@ -85,6 +86,7 @@ class HarnessConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     branching_q: BranchingQConfig = field(default_factory=BranchingQConfig)
     q_replay: str = 'frames'   # branching_q's replay: 'frames' (encoded when drawn) or 'features' (as published)
+    perception: dict = field(default_factory=dict)   # perception settings over the defaults, by name (ema_decay, ...)
 
 
 def run(config: HarnessConfig) -> dict:
@@ -102,9 +104,13 @@ def run(config: HarnessConfig) -> dict:
     curious = config.policy == 'curious'
     perception = learner = buffer = q_learner = None
     if config.policy in ('curious', 'branching_q'):
-        perception = OnlinePerception(OnlinePerceptionConfig(
+        perception_config = OnlinePerceptionConfig(
             image_size=config.image_size, seed=config.seed,
-            train_every=config.perception_train_every if config.train_perception else FROZEN_TRAIN_EVERY))
+            train_every=config.perception_train_every if config.train_perception else FROZEN_TRAIN_EVERY)
+        for name, value in config.perception.items():
+            if not assign(name, value, perception_config, perception_config.aux):
+                raise ValueError(f'perception has no setting {name!r}')
+        perception = OnlinePerception(perception_config)
     if curious:
         learner = CuriosityPPOLearner(perception.config.feature_dim, ACTION_DIMS, config.learner)
         buffer = ExperienceBuffer(rollout_length=config.rollout_length)
